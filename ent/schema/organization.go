@@ -1,0 +1,76 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+
+	"github.com/orgql/orgql/internal/ids"
+)
+
+// Organization is the unit of multi-tenancy: members, invitations and everything they
+// own belong to one.
+type Organization struct{ ent.Schema }
+
+// Mixin of Organization.
+func (Organization) Mixin() []ent.Mixin {
+	return []ent.Mixin{idMixin{prefix: ids.Organization}, timeMixin{}}
+}
+
+// Fields of Organization.
+func (Organization) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("name").
+			MaxLen(100).
+			NotEmpty().
+			Comment("The organization's display name.").
+			Annotations(entgql.OrderField("NAME")),
+		// Stored lower-case, so the unique index is case-insensitive on every database.
+		field.String("slug").
+			MaxLen(48).
+			NotEmpty().
+			Unique().
+			Immutable().
+			Comment("URL-safe unique name, lower-case; never changes.").
+			Annotations(entgql.OrderField("SLUG")),
+		// Content hash of the current logo: part of its URL, so the URL changes with it.
+		field.String("logo_hash").
+			MaxLen(64).
+			Optional().
+			Nillable().
+			Annotations(entgql.Skip()),
+		// Sequence number of the organization's last event. Every event takes the next
+		// one while the organization row is locked, so an organization's events are
+		// numbered in commit order without gaps.
+		field.Int64("event_sequence").
+			NonNegative().
+			Default(0).
+			Annotations(entgql.Skip()),
+	}
+}
+
+// Edges of Organization.
+func (Organization) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("members", Member.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip()),
+		edge.To("invitations", Invitation.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip()),
+		edge.To("logo", OrganizationLogo.Type).
+			Unique().
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip()),
+		edge.To("active_sessions", Session.Type).
+			Annotations(entsql.OnDelete(entsql.SetNull), entgql.Skip()),
+	}
+}
+
+// Annotations of Organization.
+func (Organization) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		schema.Comment("An organization: the unit that members, invitations, applications and credentials belong to."),
+		entgql.Skip(),
+	}
+}

@@ -1,0 +1,34 @@
+package database
+
+import (
+	"context"
+	"fmt"
+
+	"entgo.io/ent/dialect"
+)
+
+// Migrate brings the schema up to date. It only adds tables, columns and indexes and
+// never drops data, so a new binary can start on an old database and an old binary
+// keeps working during a rolling upgrade. On MySQL a named lock makes replicas that
+// start together migrate one after another.
+func (db *DB) Migrate(ctx context.Context) error {
+	if db.Dialect == dialect.MySQL {
+		conn, err := db.SQL.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		var got int
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK('orgql_migrate', 120)").Scan(&got); err != nil {
+			return fmt.Errorf("taking the migration lock: %w", err)
+		}
+		if got != 1 {
+			return fmt.Errorf("another instance held the migration lock for 120 s")
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK('orgql_migrate')")
+	}
+	if err := db.Client.Schema.Create(ctx); err != nil {
+		return fmt.Errorf("migrating the schema: %w", err)
+	}
+	return nil
+}

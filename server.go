@@ -1,0 +1,7 @@
+// Command orgql serves the orgql GraphQL API.
+package main
+
+//go:generate go run -mod=mod ./ent/entc.go
+//go:generate go run -mod=mod github.com/99designs/gqlgen generate
+
+func main() {}

@@ -1,0 +1,11 @@
+//go:build tools
+
+// Package tools pins the code generators in go.mod, so `go generate ./...` runs the
+// versions the committed code was generated with.
+package tools
+
+import (
+	_ "entgo.io/contrib/entgql"
+	_ "entgo.io/ent/cmd/ent"
+	_ "github.com/99designs/gqlgen"
+)
