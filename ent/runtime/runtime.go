@@ -2,7 +2,798 @@
 
 package runtime
 
-// The schema-stitching logic is generated in github.com/orgql/orgql/ent/runtime.go
+import (
+	"context"
+	"time"
+
+	"github.com/orgql/orgql/ent/emailmessage"
+	"github.com/orgql/orgql/ent/event"
+	"github.com/orgql/orgql/ent/invitation"
+	"github.com/orgql/orgql/ent/member"
+	"github.com/orgql/orgql/ent/organization"
+	"github.com/orgql/orgql/ent/organizationlogo"
+	"github.com/orgql/orgql/ent/schema"
+	"github.com/orgql/orgql/ent/session"
+	"github.com/orgql/orgql/ent/user"
+	"github.com/orgql/orgql/ent/usertoken"
+
+	"entgo.io/ent"
+	"entgo.io/ent/privacy"
+)
+
+// The init function reads all schema descriptors with runtime code
+// (default values, validators, hooks and policies) and stitches it
+// to their package variables.
+func init() {
+	emailmessageMixin := schema.EmailMessage{}.Mixin()
+	emailmessageMixinFields0 := emailmessageMixin[0].Fields()
+	_ = emailmessageMixinFields0
+	emailmessageFields := schema.EmailMessage{}.Fields()
+	_ = emailmessageFields
+	// emailmessageDescTo is the schema descriptor for to field.
+	emailmessageDescTo := emailmessageFields[0].Descriptor()
+	// emailmessage.ToValidator is a validator for the "to" field. It is called by the builders before save.
+	emailmessage.ToValidator = func() func(string) error {
+		validators := emailmessageDescTo.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(to string) error {
+			for _, fn := range fns {
+				if err := fn(to); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// emailmessageDescSubject is the schema descriptor for subject field.
+	emailmessageDescSubject := emailmessageFields[1].Descriptor()
+	// emailmessage.SubjectValidator is a validator for the "subject" field. It is called by the builders before save.
+	emailmessage.SubjectValidator = func() func(string) error {
+		validators := emailmessageDescSubject.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(subject string) error {
+			for _, fn := range fns {
+				if err := fn(subject); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// emailmessageDescAttempts is the schema descriptor for attempts field.
+	emailmessageDescAttempts := emailmessageFields[5].Descriptor()
+	// emailmessage.DefaultAttempts holds the default value on creation for the attempts field.
+	emailmessage.DefaultAttempts = emailmessageDescAttempts.Default.(int)
+	// emailmessage.AttemptsValidator is a validator for the "attempts" field. It is called by the builders before save.
+	emailmessage.AttemptsValidator = emailmessageDescAttempts.Validators[0].(func(int) error)
+	// emailmessageDescNextAttemptAt is the schema descriptor for next_attempt_at field.
+	emailmessageDescNextAttemptAt := emailmessageFields[6].Descriptor()
+	// emailmessage.DefaultNextAttemptAt holds the default value on creation for the next_attempt_at field.
+	emailmessage.DefaultNextAttemptAt = emailmessageDescNextAttemptAt.Default.(func() time.Time)
+	// emailmessageDescLastError is the schema descriptor for last_error field.
+	emailmessageDescLastError := emailmessageFields[8].Descriptor()
+	// emailmessage.LastErrorValidator is a validator for the "last_error" field. It is called by the builders before save.
+	emailmessage.LastErrorValidator = emailmessageDescLastError.Validators[0].(func(string) error)
+	// emailmessageDescCreatedAt is the schema descriptor for created_at field.
+	emailmessageDescCreatedAt := emailmessageFields[9].Descriptor()
+	// emailmessage.DefaultCreatedAt holds the default value on creation for the created_at field.
+	emailmessage.DefaultCreatedAt = emailmessageDescCreatedAt.Default.(func() time.Time)
+	// emailmessageDescID is the schema descriptor for id field.
+	emailmessageDescID := emailmessageMixinFields0[0].Descriptor()
+	// emailmessage.DefaultID holds the default value on creation for the id field.
+	emailmessage.DefaultID = emailmessageDescID.Default.(func() string)
+	// emailmessage.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	emailmessage.IDValidator = func() func(string) error {
+		validators := emailmessageDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	eventMixin := schema.Event{}.Mixin()
+	eventMixinFields0 := eventMixin[0].Fields()
+	_ = eventMixinFields0
+	eventFields := schema.Event{}.Fields()
+	_ = eventFields
+	// eventDescOrganizationID is the schema descriptor for organization_id field.
+	eventDescOrganizationID := eventFields[0].Descriptor()
+	// event.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	event.OrganizationIDValidator = eventDescOrganizationID.Validators[0].(func(string) error)
+	// eventDescSequence is the schema descriptor for sequence field.
+	eventDescSequence := eventFields[1].Descriptor()
+	// event.SequenceValidator is a validator for the "sequence" field. It is called by the builders before save.
+	event.SequenceValidator = eventDescSequence.Validators[0].(func(int64) error)
+	// eventDescType is the schema descriptor for type field.
+	eventDescType := eventFields[2].Descriptor()
+	// event.TypeValidator is a validator for the "type" field. It is called by the builders before save.
+	event.TypeValidator = func() func(string) error {
+		validators := eventDescType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(_type string) error {
+			for _, fn := range fns {
+				if err := fn(_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// eventDescActorID is the schema descriptor for actor_id field.
+	eventDescActorID := eventFields[3].Descriptor()
+	// event.ActorIDValidator is a validator for the "actor_id" field. It is called by the builders before save.
+	event.ActorIDValidator = eventDescActorID.Validators[0].(func(string) error)
+	// eventDescSubjectUserID is the schema descriptor for subject_user_id field.
+	eventDescSubjectUserID := eventFields[4].Descriptor()
+	// event.SubjectUserIDValidator is a validator for the "subject_user_id" field. It is called by the builders before save.
+	event.SubjectUserIDValidator = eventDescSubjectUserID.Validators[0].(func(string) error)
+	// eventDescMemberID is the schema descriptor for member_id field.
+	eventDescMemberID := eventFields[5].Descriptor()
+	// event.MemberIDValidator is a validator for the "member_id" field. It is called by the builders before save.
+	event.MemberIDValidator = eventDescMemberID.Validators[0].(func(string) error)
+	// eventDescInvitationID is the schema descriptor for invitation_id field.
+	eventDescInvitationID := eventFields[6].Descriptor()
+	// event.InvitationIDValidator is a validator for the "invitation_id" field. It is called by the builders before save.
+	event.InvitationIDValidator = eventDescInvitationID.Validators[0].(func(string) error)
+	// eventDescOldRole is the schema descriptor for old_role field.
+	eventDescOldRole := eventFields[7].Descriptor()
+	// event.OldRoleValidator is a validator for the "old_role" field. It is called by the builders before save.
+	event.OldRoleValidator = eventDescOldRole.Validators[0].(func(string) error)
+	// eventDescNewRole is the schema descriptor for new_role field.
+	eventDescNewRole := eventFields[8].Descriptor()
+	// event.NewRoleValidator is a validator for the "new_role" field. It is called by the builders before save.
+	event.NewRoleValidator = eventDescNewRole.Validators[0].(func(string) error)
+	// eventDescCreatedAt is the schema descriptor for created_at field.
+	eventDescCreatedAt := eventFields[10].Descriptor()
+	// event.DefaultCreatedAt holds the default value on creation for the created_at field.
+	event.DefaultCreatedAt = eventDescCreatedAt.Default.(func() time.Time)
+	// eventDescID is the schema descriptor for id field.
+	eventDescID := eventMixinFields0[0].Descriptor()
+	// event.DefaultID holds the default value on creation for the id field.
+	event.DefaultID = eventDescID.Default.(func() string)
+	// event.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	event.IDValidator = func() func(string) error {
+		validators := eventDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	invitationMixin := schema.Invitation{}.Mixin()
+	invitationMixinFields0 := invitationMixin[0].Fields()
+	_ = invitationMixinFields0
+	invitationMixinFields1 := invitationMixin[1].Fields()
+	_ = invitationMixinFields1
+	invitationFields := schema.Invitation{}.Fields()
+	_ = invitationFields
+	// invitationDescCreatedAt is the schema descriptor for created_at field.
+	invitationDescCreatedAt := invitationMixinFields1[0].Descriptor()
+	// invitation.DefaultCreatedAt holds the default value on creation for the created_at field.
+	invitation.DefaultCreatedAt = invitationDescCreatedAt.Default.(func() time.Time)
+	// invitationDescUpdatedAt is the schema descriptor for updated_at field.
+	invitationDescUpdatedAt := invitationMixinFields1[1].Descriptor()
+	// invitation.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	invitation.DefaultUpdatedAt = invitationDescUpdatedAt.Default.(func() time.Time)
+	// invitation.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	invitation.UpdateDefaultUpdatedAt = invitationDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// invitationDescOrganizationID is the schema descriptor for organization_id field.
+	invitationDescOrganizationID := invitationFields[0].Descriptor()
+	// invitation.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	invitation.OrganizationIDValidator = func() func(string) error {
+		validators := invitationDescOrganizationID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(organization string) error {
+			for _, fn := range fns {
+				if err := fn(organization); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// invitationDescInviterID is the schema descriptor for inviter_id field.
+	invitationDescInviterID := invitationFields[1].Descriptor()
+	// invitation.InviterIDValidator is a validator for the "inviter_id" field. It is called by the builders before save.
+	invitation.InviterIDValidator = invitationDescInviterID.Validators[0].(func(string) error)
+	// invitationDescEmail is the schema descriptor for email field.
+	invitationDescEmail := invitationFields[2].Descriptor()
+	// invitation.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	invitation.EmailValidator = func() func(string) error {
+		validators := invitationDescEmail.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(email string) error {
+			for _, fn := range fns {
+				if err := fn(email); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// invitationDescTokenHash is the schema descriptor for token_hash field.
+	invitationDescTokenHash := invitationFields[5].Descriptor()
+	// invitation.TokenHashValidator is a validator for the "token_hash" field. It is called by the builders before save.
+	invitation.TokenHashValidator = func() func(string) error {
+		validators := invitationDescTokenHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(token_hash string) error {
+			for _, fn := range fns {
+				if err := fn(token_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// invitationDescPendingEmail is the schema descriptor for pending_email field.
+	invitationDescPendingEmail := invitationFields[6].Descriptor()
+	// invitation.PendingEmailValidator is a validator for the "pending_email" field. It is called by the builders before save.
+	invitation.PendingEmailValidator = invitationDescPendingEmail.Validators[0].(func(string) error)
+	// invitationDescLastSentAt is the schema descriptor for last_sent_at field.
+	invitationDescLastSentAt := invitationFields[8].Descriptor()
+	// invitation.DefaultLastSentAt holds the default value on creation for the last_sent_at field.
+	invitation.DefaultLastSentAt = invitationDescLastSentAt.Default.(func() time.Time)
+	// invitationDescID is the schema descriptor for id field.
+	invitationDescID := invitationMixinFields0[0].Descriptor()
+	// invitation.DefaultID holds the default value on creation for the id field.
+	invitation.DefaultID = invitationDescID.Default.(func() string)
+	// invitation.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	invitation.IDValidator = func() func(string) error {
+		validators := invitationDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	memberMixin := schema.Member{}.Mixin()
+	memberMixinFields0 := memberMixin[0].Fields()
+	_ = memberMixinFields0
+	memberFields := schema.Member{}.Fields()
+	_ = memberFields
+	// memberDescOrganizationID is the schema descriptor for organization_id field.
+	memberDescOrganizationID := memberFields[0].Descriptor()
+	// member.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	member.OrganizationIDValidator = func() func(string) error {
+		validators := memberDescOrganizationID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(organization string) error {
+			for _, fn := range fns {
+				if err := fn(organization); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// memberDescUserID is the schema descriptor for user_id field.
+	memberDescUserID := memberFields[1].Descriptor()
+	// member.UserIDValidator is a validator for the "user_id" field. It is called by the builders before save.
+	member.UserIDValidator = func() func(string) error {
+		validators := memberDescUserID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(user string) error {
+			for _, fn := range fns {
+				if err := fn(user); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// memberDescCreatedAt is the schema descriptor for created_at field.
+	memberDescCreatedAt := memberFields[3].Descriptor()
+	// member.DefaultCreatedAt holds the default value on creation for the created_at field.
+	member.DefaultCreatedAt = memberDescCreatedAt.Default.(func() time.Time)
+	// memberDescUpdatedAt is the schema descriptor for updated_at field.
+	memberDescUpdatedAt := memberFields[4].Descriptor()
+	// member.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	member.DefaultUpdatedAt = memberDescUpdatedAt.Default.(func() time.Time)
+	// member.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	member.UpdateDefaultUpdatedAt = memberDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// memberDescID is the schema descriptor for id field.
+	memberDescID := memberMixinFields0[0].Descriptor()
+	// member.DefaultID holds the default value on creation for the id field.
+	member.DefaultID = memberDescID.Default.(func() string)
+	// member.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	member.IDValidator = func() func(string) error {
+		validators := memberDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	organizationMixin := schema.Organization{}.Mixin()
+	organizationMixinFields0 := organizationMixin[0].Fields()
+	_ = organizationMixinFields0
+	organizationMixinFields1 := organizationMixin[1].Fields()
+	_ = organizationMixinFields1
+	organizationFields := schema.Organization{}.Fields()
+	_ = organizationFields
+	// organizationDescCreatedAt is the schema descriptor for created_at field.
+	organizationDescCreatedAt := organizationMixinFields1[0].Descriptor()
+	// organization.DefaultCreatedAt holds the default value on creation for the created_at field.
+	organization.DefaultCreatedAt = organizationDescCreatedAt.Default.(func() time.Time)
+	// organizationDescUpdatedAt is the schema descriptor for updated_at field.
+	organizationDescUpdatedAt := organizationMixinFields1[1].Descriptor()
+	// organization.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	organization.DefaultUpdatedAt = organizationDescUpdatedAt.Default.(func() time.Time)
+	// organization.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	organization.UpdateDefaultUpdatedAt = organizationDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// organizationDescName is the schema descriptor for name field.
+	organizationDescName := organizationFields[0].Descriptor()
+	// organization.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	organization.NameValidator = func() func(string) error {
+		validators := organizationDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// organizationDescSlug is the schema descriptor for slug field.
+	organizationDescSlug := organizationFields[1].Descriptor()
+	// organization.SlugValidator is a validator for the "slug" field. It is called by the builders before save.
+	organization.SlugValidator = func() func(string) error {
+		validators := organizationDescSlug.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(slug string) error {
+			for _, fn := range fns {
+				if err := fn(slug); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// organizationDescLogoHash is the schema descriptor for logo_hash field.
+	organizationDescLogoHash := organizationFields[2].Descriptor()
+	// organization.LogoHashValidator is a validator for the "logo_hash" field. It is called by the builders before save.
+	organization.LogoHashValidator = organizationDescLogoHash.Validators[0].(func(string) error)
+	// organizationDescEventSequence is the schema descriptor for event_sequence field.
+	organizationDescEventSequence := organizationFields[3].Descriptor()
+	// organization.DefaultEventSequence holds the default value on creation for the event_sequence field.
+	organization.DefaultEventSequence = organizationDescEventSequence.Default.(int64)
+	// organization.EventSequenceValidator is a validator for the "event_sequence" field. It is called by the builders before save.
+	organization.EventSequenceValidator = organizationDescEventSequence.Validators[0].(func(int64) error)
+	// organizationDescID is the schema descriptor for id field.
+	organizationDescID := organizationMixinFields0[0].Descriptor()
+	// organization.DefaultID holds the default value on creation for the id field.
+	organization.DefaultID = organizationDescID.Default.(func() string)
+	// organization.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	organization.IDValidator = func() func(string) error {
+		validators := organizationDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	organizationlogoMixin := schema.OrganizationLogo{}.Mixin()
+	organizationlogoMixinFields0 := organizationlogoMixin[0].Fields()
+	_ = organizationlogoMixinFields0
+	organizationlogoFields := schema.OrganizationLogo{}.Fields()
+	_ = organizationlogoFields
+	// organizationlogoDescOrganizationID is the schema descriptor for organization_id field.
+	organizationlogoDescOrganizationID := organizationlogoFields[0].Descriptor()
+	// organizationlogo.OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
+	organizationlogo.OrganizationIDValidator = func() func(string) error {
+		validators := organizationlogoDescOrganizationID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(organization string) error {
+			for _, fn := range fns {
+				if err := fn(organization); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// organizationlogoDescContentType is the schema descriptor for content_type field.
+	organizationlogoDescContentType := organizationlogoFields[1].Descriptor()
+	// organizationlogo.ContentTypeValidator is a validator for the "content_type" field. It is called by the builders before save.
+	organizationlogo.ContentTypeValidator = func() func(string) error {
+		validators := organizationlogoDescContentType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(content_type string) error {
+			for _, fn := range fns {
+				if err := fn(content_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// organizationlogoDescData is the schema descriptor for data field.
+	organizationlogoDescData := organizationlogoFields[2].Descriptor()
+	// organizationlogo.DataValidator is a validator for the "data" field. It is called by the builders before save.
+	organizationlogo.DataValidator = organizationlogoDescData.Validators[0].(func([]byte) error)
+	// organizationlogoDescSha256 is the schema descriptor for sha256 field.
+	organizationlogoDescSha256 := organizationlogoFields[3].Descriptor()
+	// organizationlogo.Sha256Validator is a validator for the "sha256" field. It is called by the builders before save.
+	organizationlogo.Sha256Validator = func() func(string) error {
+		validators := organizationlogoDescSha256.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(sha256 string) error {
+			for _, fn := range fns {
+				if err := fn(sha256); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// organizationlogoDescWidth is the schema descriptor for width field.
+	organizationlogoDescWidth := organizationlogoFields[4].Descriptor()
+	// organizationlogo.WidthValidator is a validator for the "width" field. It is called by the builders before save.
+	organizationlogo.WidthValidator = organizationlogoDescWidth.Validators[0].(func(int) error)
+	// organizationlogoDescHeight is the schema descriptor for height field.
+	organizationlogoDescHeight := organizationlogoFields[5].Descriptor()
+	// organizationlogo.HeightValidator is a validator for the "height" field. It is called by the builders before save.
+	organizationlogo.HeightValidator = organizationlogoDescHeight.Validators[0].(func(int) error)
+	// organizationlogoDescCreatedAt is the schema descriptor for created_at field.
+	organizationlogoDescCreatedAt := organizationlogoFields[6].Descriptor()
+	// organizationlogo.DefaultCreatedAt holds the default value on creation for the created_at field.
+	organizationlogo.DefaultCreatedAt = organizationlogoDescCreatedAt.Default.(func() time.Time)
+	// organizationlogoDescID is the schema descriptor for id field.
+	organizationlogoDescID := organizationlogoMixinFields0[0].Descriptor()
+	// organizationlogo.DefaultID holds the default value on creation for the id field.
+	organizationlogo.DefaultID = organizationlogoDescID.Default.(func() string)
+	// organizationlogo.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	organizationlogo.IDValidator = func() func(string) error {
+		validators := organizationlogoDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	sessionMixin := schema.Session{}.Mixin()
+	sessionMixinFields0 := sessionMixin[0].Fields()
+	_ = sessionMixinFields0
+	sessionFields := schema.Session{}.Fields()
+	_ = sessionFields
+	// sessionDescTokenHash is the schema descriptor for token_hash field.
+	sessionDescTokenHash := sessionFields[0].Descriptor()
+	// session.TokenHashValidator is a validator for the "token_hash" field. It is called by the builders before save.
+	session.TokenHashValidator = func() func(string) error {
+		validators := sessionDescTokenHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(token_hash string) error {
+			for _, fn := range fns {
+				if err := fn(token_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// sessionDescUserID is the schema descriptor for user_id field.
+	sessionDescUserID := sessionFields[1].Descriptor()
+	// session.UserIDValidator is a validator for the "user_id" field. It is called by the builders before save.
+	session.UserIDValidator = func() func(string) error {
+		validators := sessionDescUserID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(user string) error {
+			for _, fn := range fns {
+				if err := fn(user); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// sessionDescActiveOrganizationID is the schema descriptor for active_organization_id field.
+	sessionDescActiveOrganizationID := sessionFields[2].Descriptor()
+	// session.ActiveOrganizationIDValidator is a validator for the "active_organization_id" field. It is called by the builders before save.
+	session.ActiveOrganizationIDValidator = sessionDescActiveOrganizationID.Validators[0].(func(string) error)
+	// sessionDescUserAgent is the schema descriptor for user_agent field.
+	sessionDescUserAgent := sessionFields[3].Descriptor()
+	// session.DefaultUserAgent holds the default value on creation for the user_agent field.
+	session.DefaultUserAgent = sessionDescUserAgent.Default.(string)
+	// session.UserAgentValidator is a validator for the "user_agent" field. It is called by the builders before save.
+	session.UserAgentValidator = sessionDescUserAgent.Validators[0].(func(string) error)
+	// sessionDescIP is the schema descriptor for ip field.
+	sessionDescIP := sessionFields[4].Descriptor()
+	// session.DefaultIP holds the default value on creation for the ip field.
+	session.DefaultIP = sessionDescIP.Default.(string)
+	// session.IPValidator is a validator for the "ip" field. It is called by the builders before save.
+	session.IPValidator = sessionDescIP.Validators[0].(func(string) error)
+	// sessionDescCreatedAt is the schema descriptor for created_at field.
+	sessionDescCreatedAt := sessionFields[5].Descriptor()
+	// session.DefaultCreatedAt holds the default value on creation for the created_at field.
+	session.DefaultCreatedAt = sessionDescCreatedAt.Default.(func() time.Time)
+	// sessionDescLastSeenAt is the schema descriptor for last_seen_at field.
+	sessionDescLastSeenAt := sessionFields[7].Descriptor()
+	// session.DefaultLastSeenAt holds the default value on creation for the last_seen_at field.
+	session.DefaultLastSeenAt = sessionDescLastSeenAt.Default.(func() time.Time)
+	// sessionDescID is the schema descriptor for id field.
+	sessionDescID := sessionMixinFields0[0].Descriptor()
+	// session.DefaultID holds the default value on creation for the id field.
+	session.DefaultID = sessionDescID.Default.(func() string)
+	// session.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	session.IDValidator = func() func(string) error {
+		validators := sessionDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	userMixin := schema.User{}.Mixin()
+	user.Policy = privacy.NewPolicies(schema.User{})
+	user.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := user.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	userMixinFields0 := userMixin[0].Fields()
+	_ = userMixinFields0
+	userMixinFields1 := userMixin[1].Fields()
+	_ = userMixinFields1
+	userFields := schema.User{}.Fields()
+	_ = userFields
+	// userDescCreatedAt is the schema descriptor for created_at field.
+	userDescCreatedAt := userMixinFields1[0].Descriptor()
+	// user.DefaultCreatedAt holds the default value on creation for the created_at field.
+	user.DefaultCreatedAt = userDescCreatedAt.Default.(func() time.Time)
+	// userDescUpdatedAt is the schema descriptor for updated_at field.
+	userDescUpdatedAt := userMixinFields1[1].Descriptor()
+	// user.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	user.DefaultUpdatedAt = userDescUpdatedAt.Default.(func() time.Time)
+	// user.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	user.UpdateDefaultUpdatedAt = userDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// userDescEmail is the schema descriptor for email field.
+	userDescEmail := userFields[0].Descriptor()
+	// user.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	user.EmailValidator = func() func(string) error {
+		validators := userDescEmail.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(email string) error {
+			for _, fn := range fns {
+				if err := fn(email); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// userDescName is the schema descriptor for name field.
+	userDescName := userFields[1].Descriptor()
+	// user.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	user.NameValidator = func() func(string) error {
+		validators := userDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// userDescImageURL is the schema descriptor for image_url field.
+	userDescImageURL := userFields[2].Descriptor()
+	// user.ImageURLValidator is a validator for the "image_url" field. It is called by the builders before save.
+	user.ImageURLValidator = userDescImageURL.Validators[0].(func(string) error)
+	// userDescPasswordHash is the schema descriptor for password_hash field.
+	userDescPasswordHash := userFields[4].Descriptor()
+	// user.PasswordHashValidator is a validator for the "password_hash" field. It is called by the builders before save.
+	user.PasswordHashValidator = userDescPasswordHash.Validators[0].(func(string) error)
+	// userDescID is the schema descriptor for id field.
+	userDescID := userMixinFields0[0].Descriptor()
+	// user.DefaultID holds the default value on creation for the id field.
+	user.DefaultID = userDescID.Default.(func() string)
+	// user.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	user.IDValidator = func() func(string) error {
+		validators := userDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	usertokenMixin := schema.UserToken{}.Mixin()
+	usertokenMixinFields0 := usertokenMixin[0].Fields()
+	_ = usertokenMixinFields0
+	usertokenFields := schema.UserToken{}.Fields()
+	_ = usertokenFields
+	// usertokenDescTokenHash is the schema descriptor for token_hash field.
+	usertokenDescTokenHash := usertokenFields[1].Descriptor()
+	// usertoken.TokenHashValidator is a validator for the "token_hash" field. It is called by the builders before save.
+	usertoken.TokenHashValidator = func() func(string) error {
+		validators := usertokenDescTokenHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(token_hash string) error {
+			for _, fn := range fns {
+				if err := fn(token_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// usertokenDescUserID is the schema descriptor for user_id field.
+	usertokenDescUserID := usertokenFields[2].Descriptor()
+	// usertoken.UserIDValidator is a validator for the "user_id" field. It is called by the builders before save.
+	usertoken.UserIDValidator = func() func(string) error {
+		validators := usertokenDescUserID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(user string) error {
+			for _, fn := range fns {
+				if err := fn(user); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// usertokenDescEmail is the schema descriptor for email field.
+	usertokenDescEmail := usertokenFields[3].Descriptor()
+	// usertoken.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	usertoken.EmailValidator = func() func(string) error {
+		validators := usertokenDescEmail.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(email string) error {
+			for _, fn := range fns {
+				if err := fn(email); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// usertokenDescCreatedAt is the schema descriptor for created_at field.
+	usertokenDescCreatedAt := usertokenFields[4].Descriptor()
+	// usertoken.DefaultCreatedAt holds the default value on creation for the created_at field.
+	usertoken.DefaultCreatedAt = usertokenDescCreatedAt.Default.(func() time.Time)
+	// usertokenDescID is the schema descriptor for id field.
+	usertokenDescID := usertokenMixinFields0[0].Descriptor()
+	// usertoken.DefaultID holds the default value on creation for the id field.
+	usertoken.DefaultID = usertokenDescID.Default.(func() string)
+	// usertoken.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	usertoken.IDValidator = func() func(string) error {
+		validators := usertokenDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+}
 
 const (
 	Version = "v0.14.5"                                         // Version of ent codegen.

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 
+	"github.com/orgql/orgql/ent/privacy"
 	"github.com/orgql/orgql/internal/ids"
 )
 
@@ -66,6 +67,11 @@ func (User) Edges() []ent.Edge {
 		edge.To("events", Event.Type).
 			Annotations(entsql.OnDelete(entsql.SetNull), entgql.Skip()),
 	}
+}
+
+// Policy of User: see visibleUsers.
+func (User) Policy() ent.Policy {
+	return privacy.Policy{Query: privacy.QueryPolicy{visibleUsers()}}
 }
 
 // Annotations of User.

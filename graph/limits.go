@@ -1,0 +1,119 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/orgql/orgql/internal/apperr"
+)
+
+// sensitiveFields are the root fields whose attempts are rate-limited: an operation
+// may select each at most once, so aliases cannot multiply password guesses or
+// token tries within one request.
+var sensitiveFields = map[string]bool{
+	"signIn":                   true,
+	"signUp":                   true,
+	"requestPasswordReset":     true,
+	"resetPassword":            true,
+	"verifyEmail":              true,
+	"requestEmailVerification": true,
+}
+
+// operationLimits refuses operations that are too deep, use too many aliases, repeat
+// a sensitive field, or (over GET) are not queries. It runs after validation, before
+// any resolver.
+type operationLimits struct {
+	maxDepth, maxAliases int
+}
+
+var (
+	_ graphql.HandlerExtension        = operationLimits{}
+	_ graphql.OperationContextMutator = operationLimits{}
+)
+
+func (operationLimits) ExtensionName() string                   { return "OperationLimits" }
+func (operationLimits) Validate(graphql.ExecutableSchema) error { return nil }
+func registerProtocolCode(code string)                          { errcode.RegisterErrorType(code, errcode.KindProtocol) }
+func badRequest(reason, msg string) *gqlerror.Error {
+	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": apperr.BadRequest, "reason": reason}}
+}
+
+func (l operationLimits) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	op := oc.Operation
+	if op == nil {
+		return nil
+	}
+	if httpMethod(ctx) == "GET" && op.Operation != ast.Query {
+		return badRequest(apperr.ReasonMutationOverGET, "GET requests may only run queries; send mutations as POST")
+	}
+	w := walker{maxDepth: l.maxDepth, seen: map[string]bool{}}
+	w.walk(op.SelectionSet, 1, op.Operation == ast.Mutation)
+	switch {
+	case w.err != nil:
+		return w.err
+	case w.aliases > l.maxAliases:
+		return badRequest(apperr.ReasonTooManyAliases, fmt.Sprintf("the request uses %d aliases; at most %d are allowed", w.aliases, l.maxAliases))
+	}
+	return nil
+}
+
+type walker struct {
+	maxDepth int
+	aliases  int
+	seen     map[string]bool
+	err      *gqlerror.Error
+}
+
+func (w *walker) walk(set ast.SelectionSet, depth int, root bool) {
+	for _, sel := range set {
+		if w.err != nil {
+			return
+		}
+		switch s := sel.(type) {
+		case *ast.Field:
+			if s.Alias != "" && s.Alias != s.Name {
+				w.aliases++
+			}
+			if root && sensitiveFields[s.Name] {
+				if w.seen[s.Name] {
+					w.err = badRequest(apperr.ReasonRepeatedSensitive, fmt.Sprintf("%s may appear only once per request", s.Name))
+					return
+				}
+				w.seen[s.Name] = true
+			}
+			if s.Name == "__schema" || s.Name == "__type" {
+				continue // introspection is deep by nature and has no data behind it
+			}
+			if len(s.SelectionSet) > 0 {
+				if depth+1 > w.maxDepth {
+					w.err = badRequest(apperr.ReasonDepthLimit, fmt.Sprintf("the query nests deeper than %d levels", w.maxDepth))
+					return
+				}
+				w.walk(s.SelectionSet, depth+1, false)
+			}
+		case *ast.InlineFragment:
+			w.walk(s.SelectionSet, depth, root)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				w.walk(s.Definition.SelectionSet, depth, root)
+			}
+		}
+	}
+}
+
+type methodKey struct{}
+
+// withHTTPMethod records the request method for the GET-only-queries rule.
+func withHTTPMethod(ctx context.Context, m string) context.Context {
+	return context.WithValue(ctx, methodKey{}, m)
+}
+
+func httpMethod(ctx context.Context) string {
+	m, _ := ctx.Value(methodKey{}).(string)
+	return m
+}

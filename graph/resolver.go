@@ -1,0 +1,14 @@
+// Package graph is orgql's GraphQL layer: the gqlgen-generated executor, thin
+// resolvers that call the domain services, the error presenter and the handler.
+package graph
+
+import (
+	"github.com/orgql/orgql/internal/account"
+	"github.com/orgql/orgql/internal/database"
+)
+
+// Resolver holds the services the resolvers call.
+type Resolver struct {
+	DB       *database.DB
+	Accounts *account.Service
+}

@@ -1,0 +1,450 @@
+// Package account implements accounts: sign-up, sign-in and sign-out, email
+// verification and password reset. Each method is one transaction; the email it
+// causes is written to the outbox in that transaction.
+package account
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/orgql/orgql/ent"
+	"github.com/orgql/orgql/ent/user"
+	"github.com/orgql/orgql/ent/usertoken"
+	"github.com/orgql/orgql/internal/apperr"
+	"github.com/orgql/orgql/internal/auth"
+	"github.com/orgql/orgql/internal/database"
+	"github.com/orgql/orgql/internal/mail"
+	"github.com/orgql/orgql/internal/password"
+	"github.com/orgql/orgql/internal/ratelimit"
+	"github.com/orgql/orgql/internal/token"
+	"github.com/orgql/orgql/internal/validate"
+	"github.com/orgql/orgql/internal/viewer"
+)
+
+// Options configure the account service.
+type Options struct {
+	// PublicURL is the portal front-end that email links point to.
+	PublicURL string
+	// VerificationTTL and ResetTTL are the lifetimes of mailed tokens.
+	VerificationTTL time.Duration
+	ResetTTL        time.Duration
+	Limits          Limits
+}
+
+// Limits are the rate limits of the account operations (events per window).
+// A zero count disables that limit.
+type Limits struct {
+	SignInPerIP        int // per minute
+	SignInPerAccount   int // per 15 minutes
+	SignUpPerIP        int // per hour
+	ResetPerIP         int // per hour
+	ResetPerAccount    int // per hour
+	VerifyMailsPerUser int // per hour
+}
+
+// DefaultLimits are the production limits.
+var DefaultLimits = Limits{
+	SignInPerIP:        30,
+	SignInPerAccount:   10,
+	SignUpPerIP:        20,
+	ResetPerIP:         20,
+	ResetPerAccount:    3,
+	VerifyMailsPerUser: 5,
+}
+
+// Service implements the account operations.
+type Service struct {
+	db       *database.DB
+	hasher   *password.Hasher
+	sessions *auth.Sessions
+	notify   func()
+	opts     Options
+	log      *slog.Logger
+
+	signInIP, signInAccount *ratelimit.Limiter
+	signUpIP                *ratelimit.Limiter
+	resetIP, resetAccount   *ratelimit.Limiter
+	verifyUser              *ratelimit.Limiter
+}
+
+// New returns the account service. notify is called after a transaction that queued
+// email commits, to wake the outbox.
+func New(db *database.DB, hasher *password.Hasher, sessions *auth.Sessions, notify func(), opts Options, log *slog.Logger) *Service {
+	l := opts.Limits
+	return &Service{
+		db: db, hasher: hasher, sessions: sessions, notify: notify, opts: opts, log: log,
+		signInIP:      ratelimit.New(l.SignInPerIP, time.Minute),
+		signInAccount: ratelimit.New(l.SignInPerAccount, 15*time.Minute),
+		signUpIP:      ratelimit.New(l.SignUpPerIP, time.Hour),
+		resetIP:       ratelimit.New(l.ResetPerIP, time.Hour),
+		resetAccount:  ratelimit.New(l.ResetPerAccount, time.Hour),
+		verifyUser:    ratelimit.New(l.VerifyMailsPerUser, time.Hour),
+	}
+}
+
+// Session is a newly created session and its token.
+type Session struct {
+	User      *ent.User
+	Token     string
+	ExpiresAt time.Time
+}
+
+// SignUpInput is the input of SignUp.
+type SignUpInput struct {
+	Email, Password, Name string
+}
+
+// SignUp creates an account, signs it in and mails an email verification link.
+func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) {
+	email, err := validate.Email("input.email", in.Email)
+	if err != nil {
+		return nil, err
+	}
+	name, err := validate.Name("input.name", in.Name, 100)
+	if err != nil {
+		return nil, err
+	}
+	if err := password.Validate("input.password", in.Password); err != nil {
+		return nil, err
+	}
+	if err := allow(s.signUpIP, auth.RequestFromContext(ctx).IP); err != nil {
+		return nil, err
+	}
+	sctx := viewer.System(ctx)
+	// Checked before hashing, so taken addresses cost no hashing; the unique index
+	// still decides races.
+	if taken, err := s.db.Client.User.Query().Where(user.Email(email)).Exist(sctx); err != nil {
+		return nil, err
+	} else if taken {
+		return nil, errEmailTaken
+	}
+	hash, err := s.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return nil, err
+	}
+	var out *Session
+	err = s.db.Tx(ctx, func(tx *ent.Tx) error {
+		u, err := tx.User.Create().SetEmail(email).SetName(name).SetPasswordHash(hash).Save(sctx)
+		if ent.IsConstraintError(err) {
+			return errEmailTaken
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.queueVerification(sctx, tx.Client(), u); err != nil {
+			return err
+		}
+		out, err = s.startSession(ctx, tx.Client(), u)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify()
+	auth.SetSessionCookie(ctx, out.Token, out.ExpiresAt)
+	return out, nil
+}
+
+var errEmailTaken = &apperr.Error{
+	Code: apperr.Conflict, Reason: apperr.ReasonEmailTaken, Field: "input.email",
+	Message: "an account with this email address already exists",
+}
+
+// SignIn checks an email and password and starts a session.
+func (s *Service) SignIn(ctx context.Context, rawEmail, pw string) (*Session, error) {
+	if err := allow(s.signInIP, auth.RequestFromContext(ctx).IP); err != nil {
+		return nil, err
+	}
+	email, err := validate.Email("input.email", rawEmail)
+	if err != nil {
+		return nil, err
+	}
+	if err := allow(s.signInAccount, email); err != nil {
+		return nil, err
+	}
+	sctx := viewer.System(ctx)
+	u, err := s.db.Client.User.Query().Where(user.Email(email)).Only(sctx)
+	if err != nil && !ent.IsNotFound(err) {
+		return nil, err
+	}
+	stored := ""
+	if u != nil {
+		stored = u.PasswordHash
+	}
+	ok, err := s.hasher.Verify(ctx, pw, stored)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || u == nil {
+		return nil, apperr.New(apperr.Unauthenticated, apperr.ReasonInvalidCredentials, "the email address or password is wrong")
+	}
+	if s.hasher.NeedsRehash(stored) {
+		// Parameters were raised since this hash was made: upgrade it now that the
+		// clear password is at hand. Failure only postpones the upgrade.
+		if h, err := s.hasher.Hash(ctx, pw); err == nil {
+			if err := s.db.Client.User.UpdateOneID(u.ID).SetPasswordHash(h).Exec(sctx); err != nil {
+				s.log.WarnContext(ctx, "upgrading password hash", "err", err)
+			}
+		}
+	}
+	out, err := s.startSession(ctx, s.db.Client, u)
+	if err != nil {
+		return nil, err
+	}
+	auth.SetSessionCookie(ctx, out.Token, out.ExpiresAt)
+	return out, nil
+}
+
+// SignOut ends the viewer's session, or all the viewer's sessions when everywhere is
+// set, and clears the cookie. Without a session it only clears the cookie.
+func (s *Service) SignOut(ctx context.Context, everywhere bool) (int, error) {
+	defer auth.ClearSessionCookie(ctx)
+	v := viewer.FromContext(ctx)
+	if v == nil {
+		return 0, nil
+	}
+	if everywhere {
+		return s.sessions.RevokeUser(ctx, s.db.Client, v.User.ID, "")
+	}
+	return s.sessions.Revoke(ctx, s.db.Client, v.Session.ID)
+}
+
+// RequestEmailVerification mails the viewer a new verification link.
+func (s *Service) RequestEmailVerification(ctx context.Context) (*ent.User, error) {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if v.User.EmailVerifiedAt != nil {
+		return nil, apperr.New(apperr.Conflict, apperr.ReasonAlreadyVerified, "the email address is already verified")
+	}
+	if err := allow(s.verifyUser, v.User.ID); err != nil {
+		return nil, err
+	}
+	err = s.db.Tx(ctx, func(tx *ent.Tx) error {
+		return s.queueVerification(viewer.System(ctx), tx.Client(), v.User)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify()
+	return v.User, nil
+}
+
+// VerifyEmail redeems a verification token and marks the address verified.
+func (s *Service) VerifyEmail(ctx context.Context, tok string) (*ent.User, error) {
+	var u *ent.User
+	err := s.db.Tx(ctx, func(tx *ent.Tx) error {
+		t, err := s.redeem(ctx, tx, tok, usertoken.PurposeVERIFY_EMAIL)
+		if err != nil {
+			return err
+		}
+		u, err = s.markVerified(ctx, tx, t.UserID)
+		return err
+	})
+	return u, err
+}
+
+// RequestPasswordReset mails a reset link if an account has this address. It
+// answers the same whether or not one does, so it cannot be used to find accounts.
+func (s *Service) RequestPasswordReset(ctx context.Context, rawEmail string) (string, error) {
+	email, err := validate.Email("input.email", rawEmail)
+	if err != nil {
+		return "", err
+	}
+	if err := allow(s.resetIP, auth.RequestFromContext(ctx).IP); err != nil {
+		return "", err
+	}
+	if err := allow(s.resetAccount, email); err != nil {
+		return "", err
+	}
+	sctx := viewer.System(ctx)
+	queued := false
+	err = s.db.Tx(ctx, func(tx *ent.Tx) error {
+		u, err := tx.User.Query().Where(user.Email(email)).Only(sctx)
+		if ent.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		tok, err := s.newToken(sctx, tx.Client(), u, usertoken.PurposeRESET_PASSWORD, s.opts.ResetTTL)
+		if err != nil {
+			return err
+		}
+		m, err := mail.ResetPassword(u.Email, mail.ResetPasswordData{
+			Name: u.Name, Link: s.link("/reset-password", tok), ExpiresAt: s.sessions.Now().Add(s.opts.ResetTTL),
+		})
+		if err != nil {
+			return err
+		}
+		queued = true
+		return mail.Enqueue(sctx, tx.Client(), m)
+	})
+	if err != nil {
+		return "", err
+	}
+	if queued {
+		s.notify()
+	}
+	return email, nil
+}
+
+// ResetPassword redeems a reset token, sets the new password, ends every session of
+// the account and starts a new one for the caller. The token proves control of the
+// inbox, so the address also counts as verified.
+func (s *Service) ResetPassword(ctx context.Context, tok, newPassword string) (*Session, error) {
+	if err := password.Validate("input.newPassword", newPassword); err != nil {
+		return nil, err
+	}
+	// Hash first (slow, and outside the transaction); the token is checked below.
+	if !token.Plausible(tok) {
+		return nil, errInvalidToken
+	}
+	hash, err := s.hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return nil, err
+	}
+	var out *Session
+	err = s.db.Tx(ctx, func(tx *ent.Tx) error {
+		t, err := s.redeem(ctx, tx, tok, usertoken.PurposeRESET_PASSWORD)
+		if err != nil {
+			return err
+		}
+		sctx := viewer.System(ctx)
+		if err := tx.User.UpdateOneID(t.UserID).SetPasswordHash(hash).Exec(sctx); err != nil {
+			return err
+		}
+		u, err := s.markVerified(ctx, tx, t.UserID)
+		if err != nil {
+			return err
+		}
+		// Other reset links die with this one.
+		if _, err := tx.UserToken.Update().
+			Where(usertoken.UserID(t.UserID), usertoken.PurposeEQ(usertoken.PurposeRESET_PASSWORD), usertoken.UsedAtIsNil()).
+			SetUsedAt(s.sessions.Now()).Save(sctx); err != nil {
+			return err
+		}
+		if _, err := s.sessions.RevokeUser(ctx, tx.Client(), t.UserID, ""); err != nil {
+			return err
+		}
+		out, err = s.startSession(ctx, tx.Client(), u)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	auth.SetSessionCookie(ctx, out.Token, out.ExpiresAt)
+	return out, nil
+}
+
+var errInvalidToken = apperr.Input("input.token", apperr.ReasonInvalidToken, "the link is invalid, expired or already used; request a new one")
+
+// redeem marks a token used if it is valid, with a compare-and-set so that two
+// concurrent redemptions cannot both succeed. Unknown, used, expired and superseded
+// tokens are refused alike.
+func (s *Service) redeem(ctx context.Context, tx *ent.Tx, tok string, purpose usertoken.Purpose) (*ent.UserToken, error) {
+	if !token.Plausible(tok) {
+		return nil, errInvalidToken
+	}
+	sctx := viewer.System(ctx)
+	now := s.sessions.Now()
+	t, err := tx.UserToken.Query().
+		Where(usertoken.TokenHash(token.Hash(tok)), usertoken.PurposeEQ(purpose)).
+		WithUser().
+		Only(sctx)
+	if ent.IsNotFound(err) {
+		return nil, errInvalidToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	// A token mailed to a former address proves nothing about the current one.
+	if t.UsedAt != nil || !now.Before(t.ExpiresAt) || t.Edges.User.Email != t.Email {
+		return nil, errInvalidToken
+	}
+	n, err := tx.UserToken.Update().
+		Where(usertoken.ID(t.ID), usertoken.UsedAtIsNil()).
+		SetUsedAt(now).
+		Save(sctx)
+	if err != nil {
+		return nil, err
+	}
+	if n != 1 {
+		return nil, errInvalidToken
+	}
+	return t, nil
+}
+
+func (s *Service) markVerified(ctx context.Context, tx *ent.Tx, userID string) (*ent.User, error) {
+	sctx := viewer.System(ctx)
+	u, err := tx.User.Get(sctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if u.EmailVerifiedAt != nil {
+		return u, nil
+	}
+	return tx.User.UpdateOne(u).SetEmailVerifiedAt(s.sessions.Now()).Save(sctx)
+}
+
+func (s *Service) queueVerification(ctx context.Context, client *ent.Client, u *ent.User) error {
+	tok, err := s.newToken(ctx, client, u, usertoken.PurposeVERIFY_EMAIL, s.opts.VerificationTTL)
+	if err != nil {
+		return err
+	}
+	m, err := mail.VerifyEmail(u.Email, mail.VerifyEmailData{
+		Name: u.Name, Link: s.link("/verify-email", tok), ExpiresAt: s.sessions.Now().Add(s.opts.VerificationTTL),
+	})
+	if err != nil {
+		return err
+	}
+	return mail.Enqueue(ctx, client, m)
+}
+
+func (s *Service) newToken(ctx context.Context, client *ent.Client, u *ent.User, purpose usertoken.Purpose, ttl time.Duration) (string, error) {
+	tok, hash := token.New()
+	now := s.sessions.Now()
+	err := client.UserToken.Create().
+		SetPurpose(purpose).
+		SetTokenHash(hash).
+		SetUserID(u.ID).
+		SetEmail(u.Email).
+		SetCreatedAt(now).
+		SetExpiresAt(now.Add(ttl)).
+		Exec(ctx)
+	if err != nil {
+		return "", fmt.Errorf("creating %s token: %w", purpose, err)
+	}
+	return tok, nil
+}
+
+// link builds a front-end URL carrying a token.
+func (s *Service) link(path, tok string) string {
+	return s.opts.PublicURL + path + "?token=" + url.QueryEscape(tok)
+}
+
+func (s *Service) startSession(ctx context.Context, client *ent.Client, u *ent.User) (*Session, error) {
+	tok, sess, err := s.sessions.Create(ctx, client, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{User: u, Token: tok, ExpiresAt: sess.ExpiresAt}, nil
+}
+
+// DeleteExpiredTokens removes tokens that expired more than a day ago.
+func (s *Service) DeleteExpiredTokens(ctx context.Context) (int, error) {
+	return s.db.Client.UserToken.Delete().
+		Where(usertoken.ExpiresAtLT(s.sessions.Now().Add(-24 * time.Hour))).
+		Exec(viewer.System(ctx))
+}
+
+func allow(l *ratelimit.Limiter, key string) error {
+	if ok, wait := l.Allow(key); !ok {
+		return apperr.Limited(wait)
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/orgql/orgql/ent"
+	"github.com/orgql/orgql/ent/session"
+	"github.com/orgql/orgql/internal/token"
+	"github.com/orgql/orgql/internal/viewer"
+)
+
+// SessionOptions set session lifetimes.
+type SessionOptions struct {
+	// IdleTimeout ends a session not used for this long.
+	IdleTimeout time.Duration
+	// MaxAge ends a session this long after sign-in, whatever its use.
+	MaxAge time.Duration
+	// TrustProxy takes the client address and scheme from X-Forwarded-For and
+	// X-Forwarded-Proto.
+	TrustProxy bool
+}
+
+// touchEvery limits last-seen writes to one per session per minute: idle expiry
+// does not need finer resolution, and a write per request would double the load.
+const touchEvery = time.Minute
+
+// Sessions creates, authenticates and revokes sessions.
+type Sessions struct {
+	client *ent.Client
+	opts   SessionOptions
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// NewSessions returns a session manager.
+func NewSessions(client *ent.Client, opts SessionOptions, log *slog.Logger) *Sessions {
+	return &Sessions{client: client, opts: opts, log: log, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// SetClock replaces the clock (tests move time forward to expire sessions).
+func (s *Sessions) SetClock(now func() time.Time) { s.now = now }
+
+// Now returns the current time on the session clock.
+func (s *Sessions) Now() time.Time { return s.now() }
+
+// Create starts a session for userID with client (pass a transaction's client to make
+// it part of one) and returns its token: the only time the token exists in clear.
+func (s *Sessions) Create(ctx context.Context, client *ent.Client, userID string) (string, *ent.Session, error) {
+	req := RequestFromContext(ctx)
+	tok, hash := token.New()
+	now := s.now()
+	sess, err := client.Session.Create().
+		SetTokenHash(hash).
+		SetUserID(userID).
+		SetUserAgent(truncate(req.UserAgent, 512)).
+		SetIP(truncate(req.IP, 64)).
+		SetCreatedAt(now).
+		SetLastSeenAt(now).
+		SetExpiresAt(now.Add(s.opts.MaxAge)).
+		Save(viewer.System(ctx))
+	if err != nil {
+		return "", nil, fmt.Errorf("creating session: %w", err)
+	}
+	return tok, sess, nil
+}
+
+// Authenticate returns the viewer of a session token, or nil when the token is
+// unknown, revoked or expired.
+func (s *Sessions) Authenticate(ctx context.Context, tok string) (*viewer.Viewer, error) {
+	if !token.Plausible(tok) {
+		return nil, nil
+	}
+	sctx := viewer.System(ctx)
+	sess, err := s.client.Session.Query().
+		Where(session.TokenHash(token.Hash(tok))).
+		WithUser().
+		Only(sctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up session: %w", err)
+	}
+	now := s.now()
+	if !s.alive(sess, now) {
+		// Expired sessions are deleted on sight; the janitor gets the rest.
+		if err := s.client.Session.DeleteOneID(sess.ID).Exec(sctx); err != nil && !ent.IsNotFound(err) {
+			s.log.WarnContext(ctx, "deleting expired session", "err", err)
+		}
+		return nil, nil
+	}
+	if now.Sub(sess.LastSeenAt) >= touchEvery {
+		// Best effort: a failed touch only shortens the idle window.
+		if err := s.client.Session.UpdateOneID(sess.ID).SetLastSeenAt(now).Exec(sctx); err != nil && !ent.IsNotFound(err) {
+			s.log.WarnContext(ctx, "touching session", "err", err)
+		} else {
+			sess.LastSeenAt = now
+		}
+	}
+	return &viewer.Viewer{User: sess.Edges.User, Session: sess}, nil
+}
+
+// alive reports whether sess is within both its idle and absolute lifetime.
+func (s *Sessions) alive(sess *ent.Session, now time.Time) bool {
+	return now.Before(sess.ExpiresAt) && now.Before(sess.LastSeenAt.Add(s.opts.IdleTimeout))
+}
+
+// ExpiresAt returns when sess ends if it stays in use.
+func (s *Sessions) ExpiresAt(sess *ent.Session) time.Time { return sess.ExpiresAt }
+
+// Revoke ends one session.
+func (s *Sessions) Revoke(ctx context.Context, client *ent.Client, id string) (int, error) {
+	return client.Session.Delete().Where(session.ID(id)).Exec(viewer.System(ctx))
+}
+
+// RevokeUser ends every session of a user except keepID (may be empty).
+func (s *Sessions) RevokeUser(ctx context.Context, client *ent.Client, userID, keepID string) (int, error) {
+	q := client.Session.Delete().Where(session.UserID(userID))
+	if keepID != "" {
+		q.Where(session.IDNEQ(keepID))
+	}
+	return q.Exec(viewer.System(ctx))
+}
+
+// DeleteExpired removes sessions past their absolute or idle expiry.
+func (s *Sessions) DeleteExpired(ctx context.Context) (int, error) {
+	now := s.now()
+	return s.client.Session.Delete().
+		Where(session.Or(session.ExpiresAtLTE(now), session.LastSeenAtLTE(now.Add(-s.opts.IdleTimeout)))).
+		Exec(viewer.System(ctx))
+}
+
+// Middleware authenticates each request from its Bearer header or session cookie and
+// records the request details the GraphQL layer needs. A request without a valid
+// session proceeds anonymously; operations that need a user refuse it.
+func (s *Sessions) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req := &Request{
+			IP:        ClientIP(r, s.opts.TrustProxy),
+			UserAgent: r.UserAgent(),
+			Secure:    isSecure(r, s.opts.TrustProxy),
+			w:         w,
+		}
+		ctx := withRequest(r.Context(), req)
+		tok, fromCookie := tokenFrom(r)
+		req.FromCookie = fromCookie
+		if tok != "" {
+			v, err := s.Authenticate(ctx, tok)
+			if err != nil {
+				s.log.ErrorContext(ctx, "authenticating request", "err", err)
+				http.Error(w, `{"errors":[{"message":"internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`, http.StatusInternalServerError)
+				return
+			}
+			if v == nil {
+				req.CredentialRejected = true
+				if fromCookie {
+					ClearSessionCookie(ctx)
+				}
+			} else {
+				ctx = viewer.NewContext(ctx, v)
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}

@@ -1,0 +1,169 @@
+// Package config reads orgql's configuration from command-line flags and ORGQL_*
+// environment variables (a flag wins over its variable).
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/peterbourgon/ff/v3"
+
+	"github.com/orgql/orgql/internal/database"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Listen           string
+	DatabaseURL      string
+	DatabaseMaxConns int
+	PublicURL        string
+	SMTPURL          string
+	SMTPFrom         string
+	AllowedOrigins   []string
+	GraphiQL         bool
+	Introspection    bool
+	LogLevel         slog.Level
+	LogFormat        string
+	TrustProxy       bool
+
+	SessionIdleTimeout time.Duration
+	SessionMaxAge      time.Duration
+	VerificationTTL    time.Duration
+	ResetTTL           time.Duration
+
+	MaxBodyBytes    int64
+	ComplexityLimit int
+	DepthLimit      int
+	AliasLimit      int
+	ShutdownTimeout time.Duration
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Listen:             ":8080",
+		DatabaseURL:        database.DefaultURL,
+		DatabaseMaxConns:   20,
+		PublicURL:          "http://localhost:3000",
+		SMTPFrom:           "orgql <no-reply@localhost>",
+		GraphiQL:           true,
+		Introspection:      true,
+		LogLevel:           slog.LevelInfo,
+		LogFormat:          "text",
+		SessionIdleTimeout: 7 * 24 * time.Hour,
+		SessionMaxAge:      30 * 24 * time.Hour,
+		VerificationTTL:    48 * time.Hour,
+		ResetTTL:           time.Hour,
+		MaxBodyBytes:       1 << 20,
+		ComplexityLimit:    2000,
+		DepthLimit:         12,
+		AliasLimit:         30,
+		ShutdownTimeout:    30 * time.Second,
+	}
+}
+
+// EnvPrefix prefixes the environment variable of each flag: --database-url is
+// ORGQL_DATABASE_URL.
+const EnvPrefix = "ORGQL"
+
+// Parse reads the configuration from args and the environment. With -h or --help it
+// prints every setting and returns flag.ErrHelp.
+func Parse(args []string, out io.Writer) (Config, error) {
+	c := Default()
+	fs := flag.NewFlagSet("orgql", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var origins, level string
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address to serve HTTP on")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "database: sqlite:PATH (embedded) or mysql://USER:PASS@tcp(HOST:3306)/DB")
+	fs.IntVar(&c.DatabaseMaxConns, "database-max-conns", c.DatabaseMaxConns, "MySQL connection pool size")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL of the portal front-end that email links point to")
+	fs.StringVar(&c.SMTPURL, "smtp-url", c.SMTPURL, "SMTP server: smtp://USER:PASS@HOST:587 (STARTTLS) or smtps://...:465; empty logs emails instead of sending them")
+	fs.StringVar(&c.SMTPFrom, "smtp-from", c.SMTPFrom, "From address of outgoing email")
+	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins allowed for CORS and websockets, e.g. https://portal.example.com (same-origin is always allowed)")
+	fs.BoolVar(&c.GraphiQL, "graphiql", c.GraphiQL, "serve GraphiQL at /")
+	fs.BoolVar(&c.Introspection, "introspection", c.Introspection, "allow schema introspection (off also turns off field suggestions in errors)")
+	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+	fs.BoolVar(&c.TrustProxy, "trust-proxy", c.TrustProxy, "behind a reverse proxy: take client address and scheme from X-Forwarded-For/-Proto")
+	fs.DurationVar(&c.SessionIdleTimeout, "session-idle-timeout", c.SessionIdleTimeout, "end sessions unused for this long")
+	fs.DurationVar(&c.SessionMaxAge, "session-max-age", c.SessionMaxAge, "end sessions this long after sign-in")
+	fs.DurationVar(&c.VerificationTTL, "verification-ttl", c.VerificationTTL, "lifetime of email verification links")
+	fs.DurationVar(&c.ResetTTL, "reset-ttl", c.ResetTTL, "lifetime of password reset links")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted GraphQL request body")
+	fs.IntVar(&c.ComplexityLimit, "complexity-limit", c.ComplexityLimit, "largest accepted query complexity (a field costs 1, a list its page size times its fields)")
+	fs.IntVar(&c.DepthLimit, "depth-limit", c.DepthLimit, "deepest accepted selection nesting (introspection excepted)")
+	fs.IntVar(&c.AliasLimit, "alias-limit", c.AliasLimit, "most aliased fields in one request")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long in-flight requests may take to finish on SIGTERM")
+	fs.Usage = func() { usage(fs) }
+
+	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix)); err != nil {
+		return c, err
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		return c, fmt.Errorf("--log-level: %w", err)
+	}
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimSuffix(o, "/"))
+		}
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("--public-url %q: want an absolute http(s) URL", c.PublicURL))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))
+	}
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
+			errs = append(errs, fmt.Errorf("--allowed-origins: %q is not an origin like https://portal.example.com", o))
+		}
+	}
+	if c.SessionIdleTimeout <= 0 || c.SessionMaxAge <= 0 || c.VerificationTTL <= 0 || c.ResetTTL <= 0 {
+		errs = append(errs, errors.New("session and token lifetimes must be positive"))
+	}
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, errors.New("--max-body-bytes must be at least 1024"))
+	}
+	return errors.Join(errs...)
+}
+
+// usage lists every setting with its environment variable and default.
+func usage(fs *flag.FlagSet) {
+	w := tabwriter.NewWriter(fs.Output(), 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "Usage: orgql [flags]\n\nEvery flag can also be set by its environment variable; a flag wins.\n\n")
+	fmt.Fprintf(w, "FLAG\tENVIRONMENT\tDEFAULT\tMEANING\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		env := EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		def := f.DefValue
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(w, "--%s\t%s\t%s\t%s\n", f.Name, env, def, f.Usage)
+	})
+	w.Flush()
+}
+
+// Logger returns the logger the configuration asks for.
+func (c Config) Logger(out io.Writer) *slog.Logger {
+	if out == nil {
+		out = os.Stderr
+	}
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(out, opts))
+	}
+	return slog.New(slog.NewTextHandler(out, opts))
+}
