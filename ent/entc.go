@@ -45,6 +45,9 @@ func main() {
 // describeTypes copies each entity's schema.Comment into its GraphQL type description,
 // so that GraphiQL documents every type (entgql leaves object types undescribed).
 func describeTypes(g *gen.Graph, s *ast.Schema) error {
+	if q, ok := s.Types["Query"]; ok && q.Description == "" {
+		q.Description = "The root of every read. Objects the viewer may not see are null or missing, never an error."
+	}
 	for _, n := range g.Nodes {
 		def, ok := s.Types[n.Name]
 		if !ok || def.Description != "" {

@@ -822,6 +822,9 @@ type PageInfo {
   """
   endCursor: Cursor
 }
+"""
+The root of every read. Objects the viewer may not see are null or missing, never an error.
+"""
 type Query {
   """
   Fetches an object given its ID.

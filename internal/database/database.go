@@ -126,11 +126,12 @@ func MySQLConfig(dsn string) (*mysql.Config, error) {
 	cfg.ParseTime = true
 	cfg.InterpolateParams = true
 	cfg.Loc = time.UTC
-	cfg.Collation = "utf8mb4_unicode_ci"
+	if err := cfg.Apply(mysql.Charset("utf8mb4", "utf8mb4_unicode_ci")); err != nil {
+		return nil, err
+	}
 	if cfg.Params == nil {
 		cfg.Params = map[string]string{}
 	}
-	cfg.Params["charset"] = "utf8mb4"
 	cfg.Params["time_zone"] = "'+00:00'"
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
