@@ -33,16 +33,19 @@ func main() {
 		os.Exit(2)
 	}
 	log := slog.New(httpx.LogHandler{Handler: cfg.Logger(os.Stderr).Handler()})
-	if err := run(cfg, log); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log, nil); err != nil {
 		log.Error("orgql stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(cfg config.Config, log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
+// run serves until ctx is canceled (SIGINT or SIGTERM), then stops accepting
+// connections, lets in-flight requests finish within the shutdown timeout, stops
+// the background workers and closes the database. listening, if not nil, receives
+// the bound address.
+func run(ctx context.Context, cfg config.Config, log *slog.Logger, listening chan<- net.Addr) error {
 	a, err := app.New(ctx, app.Options{Config: cfg, Logger: log})
 	if err != nil {
 		return err
@@ -69,6 +72,9 @@ func run(cfg config.Config, log *slog.Logger) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if listening != nil {
+		listening <- ln.Addr()
+	}
 	log.Info("orgql listening", "addr", ln.Addr().String(), "database", a.DB.Dialect,
 		"graphiql", cfg.GraphiQL, "mail", mailMode(cfg))
 	if cfg.GraphiQL {
