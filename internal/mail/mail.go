@@ -10,6 +10,7 @@ package mail
 import (
 	"context"
 	"log/slog"
+	"regexp"
 )
 
 // Message is an email ready to send. To is a bare address (user@example.com);
@@ -29,6 +30,9 @@ type Sender interface {
 	Send(ctx context.Context, m Message) error
 }
 
+// linkPattern finds the links of a plain-text body.
+var linkPattern = regexp.MustCompile(`https?://[^\s<>"]+`)
+
 // LogSender logs each message (to, subject and the full plain-text body, which
 // contains the links) at INFO with slog, for local development without SMTP. It
 // never fails. Do not use it in production: the log then holds live
@@ -44,9 +48,11 @@ func (s LogSender) Send(ctx context.Context, m Message) error {
 	if l == nil {
 		l = slog.Default()
 	}
+	// The links first, on their own, so a developer can click through from the log.
 	l.LogAttrs(ctx, slog.LevelInfo, "email (not sent: log mailer)",
 		slog.String("to", m.To),
 		slog.String("subject", m.Subject),
+		slog.Any("links", linkPattern.FindAllString(m.Text, -1)),
 		slog.String("text", m.Text),
 	)
 	return nil

@@ -72,8 +72,8 @@ type OutboxOptions struct {
 	// MaxBackoff caps the delay between attempts (default 1h).
 	MaxBackoff time.Duration
 	// MaxAttempts is how many sends are tried before the message is marked
-	// FAILED with an ERROR log line (default 12: about 12 hours of outage
-	// with the default backoff).
+	// FAILED with an ERROR log line (default 12: with the default backoff
+	// the last attempt comes about four hours after the first).
 	MaxAttempts int
 	// Logger receives delivery failures; nil means slog.Default().
 	Logger *slog.Logger
@@ -323,7 +323,9 @@ func (o *Outbox) recordFailure(ctx context.Context, m *ent.EmailMessage, lease t
 	failed := attempts >= o.opts.MaxAttempts
 	var next time.Time
 	if failed {
-		upd.SetStatus(emailmessage.StatusFAILED)
+		// Nobody will send these bodies now; their links must not outlive
+		// the attempt in the database. The user can ask for a new email.
+		upd.SetStatus(emailmessage.StatusFAILED).SetTextBody("").SetHTMLBody("")
 	} else {
 		next = dbTime(now.Add(o.backoff(attempts)))
 		upd.SetNextAttemptAt(next)

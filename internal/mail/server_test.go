@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"io"
+	"log"
 	"math/big"
 	"mime"
 	"mime/multipart"
@@ -65,6 +66,9 @@ func startTestServer(t *testing.T, s *testServer, mode serverMode, tlsCfg *tls.C
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 10 * time.Second
 	srv.AllowInsecureAuth = mode == plainServer
+	// Failed handshakes and dropped connections are what some tests are
+	// about; the server need not narrate them.
+	srv.ErrorLog = log.New(io.Discard, "", 0)
 	var l net.Listener
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -21,8 +21,8 @@ import (
 // Default SMTP ports: submission with STARTTLS (RFC 6409) and implicit TLS
 // (RFC 8314). Port 25 is for relaying between servers and is often blocked.
 const (
-	DefaultSubmissionPort = 587
-	DefaultSMTPSPort      = 465
+	defaultSubmissionPort = 587
+	defaultSMTPSPort      = 465
 )
 
 // tlsMode says how the connection to the SMTP server is encrypted.
@@ -120,9 +120,9 @@ func parseSMTPURL(rawURL string) (*smtpSender, error) {
 	s := &smtpSender{}
 	switch u.Scheme {
 	case "smtp":
-		s.tls, s.port = tlsStartTLS, DefaultSubmissionPort
+		s.tls, s.port = tlsStartTLS, defaultSubmissionPort
 	case "smtps":
-		s.tls, s.port = tlsImplicit, DefaultSMTPSPort
+		s.tls, s.port = tlsImplicit, defaultSMTPSPort
 	case "":
 		return nil, bad("missing scheme smtp:// or smtps://")
 	default:
@@ -133,6 +133,9 @@ func parseSMTPURL(rawURL string) (*smtpSender, error) {
 	}
 	s.host = u.Hostname()
 	if s.host == "" {
+		if strings.Contains(rawURL, "@") {
+			return nil, bad("missing host (percent-encode any / ? # @ in the user name or password)")
+		}
 		return nil, bad("missing host")
 	}
 	if p := u.Port(); p != "" {
