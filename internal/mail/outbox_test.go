@@ -16,6 +16,7 @@ import (
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/ent/emailmessage"
 	"github.com/orgql/orgql/internal/database"
+	"github.com/orgql/orgql/internal/mail/mailtest"
 )
 
 // openDB opens a migrated SQLite database in a fresh file.
@@ -96,8 +97,8 @@ func deliverDue(t *testing.T, o *Outbox) int {
 func TestOutboxDeliversEnqueuedMail(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openDB(t)
-	srv := startTestServer(t, &testServer{}, plainServer, nil)
-	o := newTestOutbox(db.Client, mustSender(t, plainURL(srv, "")), OutboxOptions{}, nil)
+	srv := mailtest.Start(t)
+	o := newTestOutbox(db.Client, mustSender(t, srv.URL()), OutboxOptions{}, nil)
 
 	m, err := VerifyEmail("ann@example.com", VerifyEmailData{Name: "Ann", Link: "https://app.example.com/verify?token=s1ngle-use"})
 	if err != nil {
@@ -110,14 +111,14 @@ func TestOutboxDeliversEnqueuedMail(t *testing.T) {
 	if queued.Status != emailmessage.StatusPENDING || queued.TextBody != m.Text || queued.HTMLBody != m.HTML {
 		t.Fatalf("queued %+v", queued)
 	}
-	if srv.dataCount() != 0 {
+	if srv.DataCount() != 0 {
 		t.Fatal("Enqueue sent the message")
 	}
 
 	if n := deliverDue(t, o); n != 1 {
 		t.Fatalf("DeliverDue sent %d, want 1", n)
 	}
-	got := srv.messages()
+	got := srv.Messages()
 	if len(got) != 1 {
 		t.Fatalf("server received %d messages", len(got))
 	}
@@ -134,7 +135,7 @@ func TestOutboxDeliversEnqueuedMail(t *testing.T) {
 		t.Errorf("sent_at in %v, want UTC", sent.SentAt.Location())
 	}
 
-	if n := deliverDue(t, o); n != 0 || len(srv.messages()) != 1 {
+	if n := deliverDue(t, o); n != 0 || len(srv.Messages()) != 1 {
 		t.Errorf("second pass sent %d more", n)
 	}
 }
@@ -182,10 +183,10 @@ func TestEnqueueValidates(t *testing.T) {
 func TestOutboxRetriesWithBackoffUntilTheServerRecovers(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openDB(t)
-	srv := startTestServer(t, &testServer{failFirst: 2}, plainServer, nil)
+	srv := mailtest.Start(t, mailtest.FailFirst(2))
 	clock := &testClock{}
 	const base = 10 * time.Second
-	o := newTestOutbox(db.Client, mustSender(t, plainURL(srv, "")),
+	o := newTestOutbox(db.Client, mustSender(t, srv.URL()),
 		OutboxOptions{BaseBackoff: base, MaxBackoff: time.Hour}, clock)
 
 	m := Message{To: "ann@example.com", Subject: "Hello", Text: "Hi", HTML: "<p>Hi</p>"}
@@ -219,8 +220,8 @@ func TestOutboxRetriesWithBackoffUntilTheServerRecovers(t *testing.T) {
 	next := checkFailed(1, before)
 
 	// Not due yet: nothing is tried.
-	if n := deliverDue(t, o); n != 0 || srv.dataCount() != 1 {
-		t.Fatalf("retried before the backoff elapsed (sent %d, DATA %d)", n, srv.dataCount())
+	if n := deliverDue(t, o); n != 0 || srv.DataCount() != 1 {
+		t.Fatalf("retried before the backoff elapsed (sent %d, DATA %d)", n, srv.DataCount())
 	}
 
 	clock.advance(next.Sub(clock.now()) + time.Millisecond)
@@ -239,8 +240,8 @@ func TestOutboxRetriesWithBackoffUntilTheServerRecovers(t *testing.T) {
 		t.Fatal("sent again")
 	}
 
-	if got := srv.messages(); len(got) != 1 || srv.dataCount() != 3 {
-		t.Fatalf("server received %d messages in %d DATA commands, want 1 in 3", len(got), srv.dataCount())
+	if got := srv.Messages(); len(got) != 1 || srv.DataCount() != 3 {
+		t.Fatalf("server received %d messages in %d DATA commands, want 1 in 3", len(got), srv.DataCount())
 	}
 	row := onlyMessage(t, db.Client)
 	if row.Status != emailmessage.StatusSENT || row.Attempts != 3 || row.LastError != "" || row.TextBody != "" {

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/orgql/orgql/internal/mail/mailtest"
 )
 
 const testFrom = "orgql <no-reply@example.com>"
@@ -93,14 +95,6 @@ func TestNewSMTPSenderRejectsBadFrom(t *testing.T) {
 	}
 }
 
-// plainURL is the URL of a server started in plainServer mode.
-func plainURL(s *testServer, userinfo string) string {
-	if userinfo != "" {
-		userinfo += "@"
-	}
-	return fmt.Sprintf("smtp://%s127.0.0.1:%d?tls=none", userinfo, s.port)
-}
-
 func mustSender(t *testing.T, rawURL string) *smtpSender {
 	t.Helper()
 	s, err := NewSMTPSender(rawURL, testFrom)
@@ -111,15 +105,15 @@ func mustSender(t *testing.T, rawURL string) *smtpSender {
 }
 
 func TestSMTPSenderDelivers(t *testing.T) {
-	srv := startTestServer(t, &testServer{}, plainServer, nil)
+	srv := mailtest.Start(t)
 	m, err := VerifyEmail("ann@example.com", VerifyEmailData{Name: "Ann <3", Link: "https://app.example.com/v?token=t0k&x=1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mustSender(t, plainURL(srv, "")).Send(context.Background(), m); err != nil {
+	if err := mustSender(t, srv.URL()).Send(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	got := srv.messages()
+	got := srv.Messages()
 	if len(got) != 1 {
 		t.Fatalf("server received %d messages", len(got))
 	}
@@ -127,19 +121,26 @@ func TestSMTPSenderDelivers(t *testing.T) {
 }
 
 // checkDelivered verifies that r is m as sent by a sender built with testFrom.
-func checkDelivered(t *testing.T, r receivedMail, m Message) {
+func checkDelivered(t *testing.T, r mailtest.Received, m Message) {
 	t.Helper()
 	if r.From != "no-reply@example.com" || len(r.To) != 1 || r.To[0] != m.To {
 		t.Errorf("envelope from %q to %q", r.From, r.To)
 	}
-	p := parseMail(t, r.Data)
-	if got := decodedHeader(t, p.Header, "From"); got != `"orgql" <no-reply@example.com>` && got != testFrom {
+	p := mailtest.Parse(t, r.Data)
+	wantType := "text/plain"
+	if m.HTML != "" {
+		wantType = "multipart/alternative"
+	}
+	if p.MediaType != wantType {
+		t.Errorf("Content-Type = %s, want %s", p.MediaType, wantType)
+	}
+	if got := mailtest.DecodeHeader(t, p.Header, "From"); got != `"orgql" <no-reply@example.com>` && got != testFrom {
 		t.Errorf("From = %q", got)
 	}
-	if got := decodedHeader(t, p.Header, "To"); got != "<"+m.To+">" && got != m.To {
+	if got := mailtest.DecodeHeader(t, p.Header, "To"); got != "<"+m.To+">" && got != m.To {
 		t.Errorf("To = %q", got)
 	}
-	if got := decodedHeader(t, p.Header, "Subject"); got != m.Subject {
+	if got := mailtest.DecodeHeader(t, p.Header, "Subject"); got != m.Subject {
 		t.Errorf("Subject = %q, want %q", got, m.Subject)
 	}
 	if id := p.Header.Get("Message-Id"); !strings.HasSuffix(id, "@example.com>") {
@@ -166,20 +167,19 @@ func norm(s string) string {
 
 func TestSMTPSenderAuthenticates(t *testing.T) {
 	const user, pass = "mailer", "p@ss w0rd!"
-	srv := startTestServer(t, &testServer{user: user, pass: pass}, plainServer, nil)
+	srv := mailtest.Start(t, mailtest.WithAuth(user, pass))
 	m := Message{To: "bo@example.com", Subject: "Hello", Text: "Hi", HTML: "<p>Hi</p>"}
 
-	good := plainURL(srv, url.UserPassword(user, pass).String())
-	if err := mustSender(t, good).Send(context.Background(), m); err != nil {
+	if err := mustSender(t, srv.URL()).Send(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	got := srv.messages()
+	got := srv.Messages()
 	if len(got) != 1 || got[0].User != user {
 		t.Fatalf("received %+v", got)
 	}
 
 	const wrong = "wr0ng-s3cret"
-	err := mustSender(t, plainURL(srv, url.UserPassword(user, wrong).String())).Send(context.Background(), m)
+	err := mustSender(t, srv.URLWithUser(url.UserPassword(user, wrong))).Send(context.Background(), m)
 	if err == nil {
 		t.Fatal("sent with a wrong password")
 	}
@@ -189,38 +189,42 @@ func TestSMTPSenderAuthenticates(t *testing.T) {
 	if !strings.Contains(err.Error(), "bad credentials mailer:***") {
 		t.Errorf("error lost the server's answer: %v", err)
 	}
-	if len(srv.messages()) != 1 {
+	if len(srv.Messages()) != 1 {
 		t.Error("a message got through without authentication")
 	}
 }
 
 func TestSMTPSenderRequiresSTARTTLSByDefault(t *testing.T) {
-	srv := startTestServer(t, &testServer{}, plainServer, nil)
-	s := mustSender(t, fmt.Sprintf("smtp://127.0.0.1:%d", srv.port))
+	srv := mailtest.Start(t)
+	s := mustSender(t, "smtp://"+srv.Addr())
 	err := s.Send(context.Background(), Message{To: "bo@example.com", Subject: "Hello", Text: "Hi"})
 	if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("err = %v, want a STARTTLS error", err)
 	}
-	if srv.dataCount() != 0 {
+	if srv.DataCount() != 0 {
 		t.Error("sent in plain text despite mandatory STARTTLS")
 	}
 }
 
 func TestSMTPSenderOverTLS(t *testing.T) {
-	cfg, roots := testTLS(t)
+	cfg, roots := mailtest.SelfSignedTLS(t)
 	const user, pass = "mailer", "secret"
 	for _, tc := range []struct {
 		name   string
-		mode   serverMode
+		mode   mailtest.Mode
 		scheme string
 	}{
-		{"starttls", startTLSServer, "smtp"},
-		{"smtps", implicitServer, "smtps"},
+		{"starttls", mailtest.StartTLS, "smtp"},
+		{"smtps", mailtest.ImplicitTLS, "smtps"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// AUTH is only offered once the connection is encrypted.
-			srv := startTestServer(t, &testServer{user: user, pass: pass}, tc.mode, cfg)
-			s := mustSender(t, fmt.Sprintf("%s://%s:%s@127.0.0.1:%d", tc.scheme, user, pass, srv.port))
+			srv := mailtest.Start(t, mailtest.WithAuth(user, pass), mailtest.WithTLS(tc.mode, cfg))
+			rawURL := srv.URL()
+			if want := fmt.Sprintf("%s://%s:%s@%s", tc.scheme, user, pass, srv.Addr()); rawURL != want {
+				t.Fatalf("URL() = %q, want %q", rawURL, want)
+			}
+			s := mustSender(t, rawURL)
 			m := Message{To: "bo@example.com", Subject: "Over TLS", Text: "Hi", HTML: "<p>Hi</p>"}
 
 			if err := s.Send(context.Background(), m); err == nil {
@@ -230,7 +234,7 @@ func TestSMTPSenderOverTLS(t *testing.T) {
 			if err := s.Send(context.Background(), m); err != nil {
 				t.Fatal(err)
 			}
-			got := srv.messages()
+			got := srv.Messages()
 			if len(got) != 1 || got[0].User != user {
 				t.Fatalf("received %+v", got)
 			}
@@ -242,14 +246,13 @@ func TestSMTPSenderOverTLS(t *testing.T) {
 func TestSMTPSenderHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	release := make(chan struct{})
-	srv := &testServer{onData: func() {
+	srv := mailtest.Start(t, mailtest.OnData(func() {
 		cancel() // the caller gives up while the server is busy...
 		<-release
-	}}
-	startTestServer(t, srv, plainServer, nil)
+	}))
 	t.Cleanup(func() { close(release) }) // runs before the server is closed
 
-	err := mustSender(t, plainURL(srv, "")).Send(ctx, Message{To: "bo@example.com", Subject: "Hello", Text: "Hi"})
+	err := mustSender(t, srv.URL()).Send(ctx, Message{To: "bo@example.com", Subject: "Hello", Text: "Hi"})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}

@@ -111,3 +111,12 @@ func TestLogSender(t *testing.T) {
 	}
 	containsAll(t, "log", buf.String(), "level=INFO", "to=ann@example.com", "Verify your email address", "https://app.example.com/v?token=t0k")
 }
+
+func containsAll(t *testing.T, what, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			t.Errorf("%s does not contain %q:\n%s", what, sub, s)
+		}
+	}
+}
