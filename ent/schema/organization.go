@@ -24,7 +24,7 @@ func (Organization) Mixin() []ent.Mixin {
 func (Organization) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("name").
-			MaxLen(100).
+			MaxRuneLen(100).
 			NotEmpty().
 			Comment("The organization's display name.").
 			Annotations(entgql.OrderField("NAME")),

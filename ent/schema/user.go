@@ -31,7 +31,7 @@ func (User) Fields() []ent.Field {
 			Unique().
 			Comment("The user's email address, lower-cased. Visible to the user and to members of organizations the user belongs to."),
 		field.String("name").
-			MaxLen(100).
+			MaxRuneLen(100).
 			NotEmpty().
 			Comment("The user's display name."),
 		field.String("image_url").

@@ -87,11 +87,8 @@ func ClearSessionCookie(ctx context.Context) {
 // cannot forge.
 func ClientIP(r *http.Request, trustProxy bool) string {
 	if trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			parts := strings.Split(xff, ",")
-			if ip := strings.TrimSpace(parts[len(parts)-1]); net.ParseIP(ip) != nil {
-				return ip
-			}
+		if ip := lastHeaderEntry(r, "X-Forwarded-For"); net.ParseIP(ip) != nil {
+			return ip
 		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -106,7 +103,19 @@ func isSecure(r *http.Request, trustProxy bool) bool {
 	if r.TLS != nil {
 		return true
 	}
-	return trustProxy && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+	return trustProxy && strings.EqualFold(lastHeaderEntry(r, "X-Forwarded-Proto"), "https")
+}
+
+// lastHeaderEntry returns the last comma-separated entry over all lines of a header:
+// a proxy appends its entry, either to the last line or as a new line, so the last
+// entry is the one a client cannot forge.
+func lastHeaderEntry(r *http.Request, name string) string {
+	lines := r.Header.Values(name)
+	if len(lines) == 0 {
+		return ""
+	}
+	parts := strings.Split(lines[len(lines)-1], ",")
+	return strings.TrimSpace(parts[len(parts)-1])
 }
 
 // tokenFrom returns the session token of the request: the Bearer header wins over

@@ -3,15 +3,22 @@ package database
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"entgo.io/ent/dialect"
 )
+
+var migrateMu sync.Mutex
 
 // Migrate brings the schema up to date. It only adds tables, columns and indexes and
 // never drops data, so a new binary can start on an old database and an old binary
 // keeps working during a rolling upgrade. On MySQL a named lock makes replicas that
 // start together migrate one after another.
 func (db *DB) Migrate(ctx context.Context) error {
+	// ent's migration mutates package-level table descriptions: two migrations in
+	// one process (tests start several servers) must not overlap.
+	migrateMu.Lock()
+	defer migrateMu.Unlock()
 	if db.Dialect == dialect.MySQL {
 		conn, err := db.SQL.Conn(ctx)
 		if err != nil {
