@@ -2,8 +2,6 @@ package graph
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/orgql/orgql/ent"
@@ -41,53 +40,74 @@ func recoverFunc(_ context.Context, v any) error {
 	return &panicError{value: v, stack: debug.Stack()}
 }
 
-func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+// resolverError marks an error returned by a resolver that is not in the catalog:
+// whatever it says (SQL, driver, bug) is internal. Marking happens in markResolverErrors,
+// which wraps every resolver call; errors the engine raises outside resolvers
+// (argument coercion, request decoding) are not marked and are the client's fault.
+type resolverError struct{ err error }
+
+func (e *resolverError) Error() string { return e.err.Error() }
+func (e *resolverError) Unwrap() error { return e.err }
+
+// markResolverErrors is a field middleware; see resolverError.
+func markResolverErrors(ctx context.Context, next graphql.Resolver) (any, error) {
+	res, err := next(ctx)
+	if err != nil {
+		if _, ok := apperr.As(err); !ok {
+			err = &resolverError{err: err}
+		}
+	}
+	return res, err
+}
+
+// presentError maps every error to the catalog. With hideSuggestions (introspection
+// off), validation messages lose their "Did you mean ...?" hints, which would
+// otherwise reveal the schema piece by piece.
+func presentError(log *slog.Logger, hideSuggestions bool) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		if ae, ok := apperr.As(err); ok {
 			return catalogError(ctx, ae)
 		}
-		var gerr *gqlerror.Error
-		if errors.As(err, &gerr) && !isInternal(gerr.Err) {
-			if _, ok := gerr.Extensions["code"]; ok {
-				return gerr
+		var (
+			re  *resolverError
+			pe  *panicError
+			gql *gqlerror.Error
+		)
+		if errors.As(err, &re) || errors.As(err, &pe) || !errors.As(err, &gql) {
+			if ent.IsNotFound(err) {
+				return catalogError(ctx, apperr.NotFoundf("not found"))
 			}
-			// A GraphQL error without a code comes from the engine: a request it
-			// could not decode (no path) or an argument it could not coerce.
-			if gerr.Extensions == nil {
-				gerr.Extensions = map[string]any{}
-			}
-			if len(gerr.Path) == 0 {
-				gerr.Extensions["code"] = apperr.BadRequest
-				if strings.HasPrefix(gerr.Message, "json request body could not be decoded") {
-					gerr.Message = "the request body is not valid JSON"
-					gerr.Extensions["reason"] = apperr.ReasonInvalidJSON
+			return internalError(ctx, log, err)
+		}
+		if code, ok := gql.Extensions["code"]; ok {
+			// Parse, validation and limit errors carry their code already.
+			if hideSuggestions && code == errcode.ValidationFailed {
+				if i := strings.Index(gql.Message, " Did you mean"); i >= 0 {
+					gql.Message = gql.Message[:i]
 				}
-			} else {
-				gerr.Extensions["code"] = apperr.BadUserInput
 			}
-			return gerr
+			return gql
 		}
-		if ent.IsNotFound(err) {
-			return catalogError(ctx, apperr.NotFoundf("not found"))
+		// A GraphQL error without a code comes from the engine: a request it could not
+		// decode (no path) or an argument it could not coerce.
+		if gql.Extensions == nil {
+			gql.Extensions = map[string]any{}
 		}
-		return internalError(ctx, log, err)
+		if len(gql.Path) == 0 {
+			gql.Extensions["code"] = string(apperr.BadRequest)
+			if strings.HasPrefix(gql.Message, "json request body could not be decoded") {
+				gql.Message = "the request body is not valid JSON"
+				gql.Extensions["reason"] = apperr.ReasonInvalidJSON
+			}
+		} else {
+			gql.Extensions["code"] = string(apperr.BadUserInput)
+		}
+		return gql
 	}
-}
-
-// isInternal reports whether the cause wrapped in a GraphQL error is one of ours
-// (rather than an input coercion message from the engine).
-func isInternal(err error) bool {
-	if err == nil {
-		return false
-	}
-	var p *panicError
-	return errors.As(err, &p) || ent.IsNotFound(err) || ent.IsConstraintError(err) ||
-		ent.IsNotSingular(err) || ent.IsValidationError(err) || errors.Is(err, context.Canceled) ||
-		errors.Is(err, context.DeadlineExceeded)
 }
 
 func catalogError(ctx context.Context, e *apperr.Error) *gqlerror.Error {
-	ext := map[string]any{"code": e.Code}
+	ext := map[string]any{"code": string(e.Code)}
 	if e.Reason != "" {
 		ext["reason"] = e.Reason
 	}
@@ -101,7 +121,7 @@ func catalogError(ctx context.Context, e *apperr.Error) *gqlerror.Error {
 }
 
 func internalError(ctx context.Context, log *slog.Logger, err error) *gqlerror.Error {
-	ref := newReference()
+	ref := apperr.NewReference()
 	attrs := []any{"ref", ref, "err", err, "path", graphql.GetPath(ctx).String()}
 	var p *panicError
 	if errors.As(err, &p) {
@@ -116,15 +136,8 @@ func internalError(ctx context.Context, log *slog.Logger, err error) *gqlerror.E
 		Message: "internal server error (reference " + ref + ")",
 		Path:    graphql.GetPath(ctx),
 		Extensions: map[string]any{
-			"code":      apperr.Internal,
+			"code":      string(apperr.Internal),
 			"reference": ref,
 		},
 	}
-}
-
-// newReference returns a short random ID linking a client's error to a log line.
-func newReference() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

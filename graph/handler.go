@@ -34,7 +34,7 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	srv.AddTransport(transport.POST{})
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.SetErrorPresenter(presentError(o.Logger))
+	srv.SetErrorPresenter(presentError(o.Logger, !o.Introspection))
 	srv.SetRecoverFunc(recoverFunc)
 	if o.TokenLimit > 0 {
 		srv.SetParserTokenLimit(o.TokenLimit)
@@ -44,7 +44,8 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	} else {
 		srv.SetDisableSuggestion(true)
 	}
-	srv.Use(operationLimits{maxDepth: o.DepthLimit, maxAliases: o.AliasLimit})
+	srv.Use(operationLimits{maxDepth: o.DepthLimit, maxAliases: o.AliasLimit, introspection: o.Introspection})
+	srv.AroundFields(markResolverErrors)
 	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

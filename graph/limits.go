@@ -29,6 +29,8 @@ var sensitiveFields = map[string]bool{
 // any resolver.
 type operationLimits struct {
 	maxDepth, maxAliases int
+	// introspection: __schema and __type may be queried.
+	introspection bool
 }
 
 var (
@@ -40,7 +42,7 @@ func (operationLimits) ExtensionName() string                   { return "Operat
 func (operationLimits) Validate(graphql.ExecutableSchema) error { return nil }
 func registerProtocolCode(code string)                          { errcode.RegisterErrorType(code, errcode.KindProtocol) }
 func badRequest(reason, msg string) *gqlerror.Error {
-	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": apperr.BadRequest, "reason": reason}}
+	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": string(apperr.BadRequest), "reason": reason}}
 }
 
 func (l operationLimits) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
@@ -51,8 +53,8 @@ func (l operationLimits) MutateOperationContext(ctx context.Context, oc *graphql
 	if httpMethod(ctx) == "GET" && op.Operation != ast.Query {
 		return badRequest(apperr.ReasonMutationOverGET, "GET requests may only run queries; send mutations as POST")
 	}
-	w := walker{maxDepth: l.maxDepth, seen: map[string]bool{}}
-	w.walk(op.SelectionSet, 1, op.Operation == ast.Mutation)
+	w := walker{maxDepth: l.maxDepth, introspection: l.introspection, seen: map[string]bool{}}
+	w.walk(op.SelectionSet, 1, op.Operation == ast.Mutation, false)
 	switch {
 	case w.err != nil:
 		return w.err
@@ -63,13 +65,16 @@ func (l operationLimits) MutateOperationContext(ctx context.Context, oc *graphql
 }
 
 type walker struct {
-	maxDepth int
-	aliases  int
+	maxDepth      int
+	introspection bool
+	aliases       int
 	seen     map[string]bool
 	err      *gqlerror.Error
 }
 
-func (w *walker) walk(set ast.SelectionSet, depth int, root bool) {
+// walk visits a selection set. Inside introspection (__schema, __type) depth is not
+// limited, as its queries are deep by nature, but aliases still count.
+func (w *walker) walk(set ast.SelectionSet, depth int, root, inIntrospection bool) {
 	for _, sel := range set {
 		if w.err != nil {
 			return
@@ -86,21 +91,23 @@ func (w *walker) walk(set ast.SelectionSet, depth int, root bool) {
 				}
 				w.seen[s.Name] = true
 			}
-			if s.Name == "__schema" || s.Name == "__type" {
-				continue // introspection is deep by nature and has no data behind it
+			intro := inIntrospection || s.Name == "__schema" || s.Name == "__type"
+			if intro && !inIntrospection && !w.introspection {
+				w.err = badRequest(apperr.ReasonIntrospectionDenied, "introspection is disabled on this server")
+				return
 			}
 			if len(s.SelectionSet) > 0 {
-				if depth+1 > w.maxDepth {
+				if !intro && depth+1 > w.maxDepth {
 					w.err = badRequest(apperr.ReasonDepthLimit, fmt.Sprintf("the query nests deeper than %d levels", w.maxDepth))
 					return
 				}
-				w.walk(s.SelectionSet, depth+1, false)
+				w.walk(s.SelectionSet, depth+1, false, intro)
 			}
 		case *ast.InlineFragment:
-			w.walk(s.SelectionSet, depth, root)
+			w.walk(s.SelectionSet, depth, root, inIntrospection)
 		case *ast.FragmentSpread:
 			if s.Definition != nil {
-				w.walk(s.Definition.SelectionSet, depth, root)
+				w.walk(s.Definition.SelectionSet, depth, root, inIntrospection)
 			}
 		}
 	}

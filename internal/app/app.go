@@ -118,17 +118,23 @@ func (a *App) routes(cfg config.Config, r *graph.Resolver) http.Handler {
 		TokenLimit:      15000,
 		Logger:          a.log,
 	})
-	c := cors.New(cors.Options{
-		AllowedOrigins:   cfg.AllowedOrigins,
-		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders:   []string{"Authorization", "Content-Type", "X-Request-ID", "Apollo-Require-Preflight", "GraphQL-Require-Preflight"},
-		ExposedHeaders:   []string{"X-Request-ID"},
-		AllowCredentials: true,
-		MaxAge:           600,
-	})
+	api := httpx.GraphQLGuard(cfg.MaxBodyBytes, a.Sessions.Middleware(gql))
+	// Without configured origins there is no CORS at all: only same-origin pages
+	// (GraphiQL, a front-end served behind the same host) can call the API.
+	// (rs/cors would read an empty list as "*".)
+	if len(cfg.AllowedOrigins) > 0 {
+		api = cors.New(cors.Options{
+			AllowedOrigins:   cfg.AllowedOrigins,
+			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+			AllowedHeaders:   []string{"Authorization", "Content-Type", "X-Request-ID", "Apollo-Require-Preflight", "GraphQL-Require-Preflight"},
+			ExposedHeaders:   []string{"X-Request-ID"},
+			AllowCredentials: true,
+			MaxAge:           600,
+		}).Handler(api)
+	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", c.Handler(httpx.GraphQLGuard(cfg.MaxBodyBytes, a.Sessions.Middleware(gql))))
+	mux.Handle("/graphql", api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

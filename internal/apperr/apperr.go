@@ -4,6 +4,8 @@
 package apperr
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -120,4 +122,12 @@ func Limited(retryAfter time.Duration) *Error {
 		Message:    "too many attempts; try again later",
 		RetryAfter: retryAfter,
 	}
+}
+
+// NewReference returns a short random ID that links an internal error shown to a
+// client with the log line that holds its cause.
+func NewReference() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/ent/session"
+	"github.com/orgql/orgql/internal/httpx"
 	"github.com/orgql/orgql/internal/token"
 	"github.com/orgql/orgql/internal/viewer"
 )
@@ -152,8 +153,7 @@ func (s *Sessions) Middleware(next http.Handler) http.Handler {
 		if tok != "" {
 			v, err := s.Authenticate(ctx, tok)
 			if err != nil {
-				s.log.ErrorContext(ctx, "authenticating request", "err", err)
-				http.Error(w, `{"errors":[{"message":"internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`, http.StatusInternalServerError)
+				httpx.InternalError(w, r, s.log, "authenticating request", err)
 				return
 			}
 			if v == nil {

@@ -107,15 +107,16 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix)); err != nil {
 		return c, err
 	}
+	var levelErr error
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
-		return c, fmt.Errorf("--log-level: %w", err)
+		levelErr = fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	for _, o := range strings.Split(origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimSuffix(o, "/"))
 		}
 	}
-	return c, c.validate()
+	return c, errors.Join(levelErr, c.validate())
 }
 
 func (c Config) validate() error {

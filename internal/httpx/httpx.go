@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -24,10 +25,15 @@ import (
 
 // WriteError writes a GraphQL-shaped error response.
 func WriteError(w http.ResponseWriter, status int, code apperr.Code, reason, msg string) {
-	ext := map[string]any{"code": code}
+	ext := map[string]any{}
 	if reason != "" {
 		ext["reason"] = reason
 	}
+	writeError(w, status, code, msg, ext)
+}
+
+func writeError(w http.ResponseWriter, status int, code apperr.Code, msg string, ext map[string]any) {
+	ext["code"] = string(code)
 	body, _ := json.Marshal(map[string]any{
 		"errors": []any{map[string]any{"message": msg, "extensions": ext}},
 	})
@@ -125,6 +131,15 @@ func AccessLog(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
+// InternalError logs err with a fresh reference and answers 500 with that reference,
+// never with the cause.
+func InternalError(w http.ResponseWriter, r *http.Request, log *slog.Logger, msg string, err error) {
+	ref := apperr.NewReference()
+	log.ErrorContext(r.Context(), msg, "ref", ref, "err", err)
+	writeError(w, http.StatusInternalServerError, apperr.Internal, "internal server error (reference "+ref+")",
+		map[string]any{"reference": ref})
+}
+
 // Recover turns a panic in a handler into a logged 500.
 func Recover(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -133,8 +148,7 @@ func Recover(log *slog.Logger, next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.ErrorContext(r.Context(), "panic", "value", v, "stack", string(debug.Stack()))
-				WriteError(w, http.StatusInternalServerError, apperr.Internal, "", "internal server error")
+				InternalError(w, r, log, "panic", fmt.Errorf("%v\n%s", v, debug.Stack()))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -149,6 +163,16 @@ func GraphQLGuard(maxBody int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet:
+			// The GET transport answers undecodable parameters itself, without an
+			// error code; check them here so every refusal has one.
+			q := r.URL.Query()
+			for _, p := range []string{"variables", "extensions"} {
+				if v := q.Get(p); v != "" && !json.Valid([]byte(v)) {
+					WriteError(w, http.StatusBadRequest, apperr.BadRequest, apperr.ReasonInvalidJSON,
+						"the "+p+" parameter is not valid JSON")
+					return
+				}
+			}
 			next.ServeHTTP(w, r)
 			return
 		case http.MethodPost:

@@ -25,11 +25,14 @@ func Email(field, raw string) (string, error) {
 	}
 	local, domain, ok := strings.Cut(e, "@")
 	if !ok || local == "" || len(local) > 64 || !strings.Contains(domain, ".") ||
-		strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+		strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") ||
+		strings.ContainsAny(domain, "[]") { // no IP literals: mail goes to named domains
 		return "", bad
 	}
 	for _, r := range e {
-		if r > unicode.MaxASCII && !unicode.IsLetter(r) && !unicode.IsNumber(r) {
+		// Internationalized addresses: letters, digits and the combining marks many
+		// scripts need (Devanagari, Thai); no symbols or invisible characters.
+		if r > unicode.MaxASCII && !unicode.IsLetter(r) && !unicode.IsNumber(r) && !unicode.IsMark(r) {
 			return "", bad
 		}
 	}
