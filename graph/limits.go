@@ -68,8 +68,8 @@ type walker struct {
 	maxDepth      int
 	introspection bool
 	aliases       int
-	seen     map[string]bool
-	err      *gqlerror.Error
+	seen          map[string]bool
+	err           *gqlerror.Error
 }
 
 // walk visits a selection set. Inside introspection (__schema, __type) depth is not
