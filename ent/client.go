@@ -383,7 +383,8 @@ func (c *EmailMessageClient) GetX(ctx context.Context, id string) *EmailMessage 
 
 // Hooks returns the client hooks.
 func (c *EmailMessageClient) Hooks() []Hook {
-	return c.hooks.EmailMessage
+	hooks := c.hooks.EmailMessage
+	return append(hooks[:len(hooks):len(hooks)], emailmessage.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -532,7 +533,8 @@ func (c *EventClient) QueryActor(_m *Event) *UserQuery {
 
 // Hooks returns the client hooks.
 func (c *EventClient) Hooks() []Hook {
-	return c.hooks.Event
+	hooks := c.hooks.Event
+	return append(hooks[:len(hooks):len(hooks)], event.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -697,7 +699,8 @@ func (c *InvitationClient) QueryInviter(_m *Invitation) *UserQuery {
 
 // Hooks returns the client hooks.
 func (c *InvitationClient) Hooks() []Hook {
-	return c.hooks.Invitation
+	hooks := c.hooks.Invitation
+	return append(hooks[:len(hooks):len(hooks)], invitation.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -862,7 +865,8 @@ func (c *MemberClient) QueryUser(_m *Member) *UserQuery {
 
 // Hooks returns the client hooks.
 func (c *MemberClient) Hooks() []Hook {
-	return c.hooks.Member
+	hooks := c.hooks.Member
+	return append(hooks[:len(hooks):len(hooks)], member.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -1059,7 +1063,8 @@ func (c *OrganizationClient) QueryActiveSessions(_m *Organization) *SessionQuery
 
 // Hooks returns the client hooks.
 func (c *OrganizationClient) Hooks() []Hook {
-	return c.hooks.Organization
+	hooks := c.hooks.Organization
+	return append(hooks[:len(hooks):len(hooks)], organization.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -1208,7 +1213,8 @@ func (c *OrganizationLogoClient) QueryOrganization(_m *OrganizationLogo) *Organi
 
 // Hooks returns the client hooks.
 func (c *OrganizationLogoClient) Hooks() []Hook {
-	return c.hooks.OrganizationLogo
+	hooks := c.hooks.OrganizationLogo
+	return append(hooks[:len(hooks):len(hooks)], organizationlogo.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -1373,7 +1379,8 @@ func (c *SessionClient) QueryActiveOrganization(_m *Session) *OrganizationQuery 
 
 // Hooks returns the client hooks.
 func (c *SessionClient) Hooks() []Hook {
-	return c.hooks.Session
+	hooks := c.hooks.Session
+	return append(hooks[:len(hooks):len(hooks)], session.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -1736,7 +1743,8 @@ func (c *UserTokenClient) QueryUser(_m *UserToken) *UserQuery {
 
 // Hooks returns the client hooks.
 func (c *UserTokenClient) Hooks() []Hook {
-	return c.hooks.UserToken
+	hooks := c.hooks.UserToken
+	return append(hooks[:len(hooks):len(hooks)], usertoken.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.

@@ -166,7 +166,9 @@ func (_c *EmailMessageCreate) Mutation() *EmailMessageMutation {
 
 // Save creates the EmailMessage in the database.
 func (_c *EmailMessageCreate) Save(ctx context.Context) (*EmailMessage, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -193,7 +195,7 @@ func (_c *EmailMessageCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *EmailMessageCreate) defaults() {
+func (_c *EmailMessageCreate) defaults() error {
 	if _, ok := _c.mutation.Status(); !ok {
 		v := emailmessage.DefaultStatus
 		_c.mutation.SetStatus(v)
@@ -203,17 +205,27 @@ func (_c *EmailMessageCreate) defaults() {
 		_c.mutation.SetAttempts(v)
 	}
 	if _, ok := _c.mutation.NextAttemptAt(); !ok {
+		if emailmessage.DefaultNextAttemptAt == nil {
+			return fmt.Errorf("ent: uninitialized emailmessage.DefaultNextAttemptAt (forgotten import ent/runtime?)")
+		}
 		v := emailmessage.DefaultNextAttemptAt()
 		_c.mutation.SetNextAttemptAt(v)
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if emailmessage.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized emailmessage.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := emailmessage.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if emailmessage.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized emailmessage.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := emailmessage.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -14,7 +14,7 @@ import (
 	"github.com/orgql/orgql/ent/user"
 )
 
-// One change to an organization: an audit log entry and a realtime event.
+// One change to an organization: an entry of its audit log and an event of its realtime feed.
 type Event struct {
 	config `json:"-"`
 	// ID of the ent.
@@ -40,7 +40,7 @@ type Event struct {
 	NewRole *string `json:"new_role,omitempty"`
 	// Data holds the value of the "data" field.
 	Data map[string]interface{} `json:"data,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the change happened.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the EventQuery when eager-loading is set.
@@ -55,8 +55,6 @@ type EventEdges struct {
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
 	loadedTypes [1]bool
-	// totalCount holds the count of the edges above.
-	totalCount [1]map[string]int
 }
 
 // ActorOrErr returns the Actor value or an error if the edge

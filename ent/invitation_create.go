@@ -185,7 +185,9 @@ func (_c *InvitationCreate) Mutation() *InvitationMutation {
 
 // Save creates the Invitation in the database.
 func (_c *InvitationCreate) Save(ctx context.Context) (*Invitation, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -212,12 +214,18 @@ func (_c *InvitationCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *InvitationCreate) defaults() {
+func (_c *InvitationCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if invitation.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized invitation.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := invitation.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if invitation.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized invitation.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := invitation.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
@@ -226,13 +234,20 @@ func (_c *InvitationCreate) defaults() {
 		_c.mutation.SetStatus(v)
 	}
 	if _, ok := _c.mutation.LastSentAt(); !ok {
+		if invitation.DefaultLastSentAt == nil {
+			return fmt.Errorf("ent: uninitialized invitation.DefaultLastSentAt (forgotten import ent/runtime?)")
+		}
 		v := invitation.DefaultLastSentAt()
 		_c.mutation.SetLastSentAt(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if invitation.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized invitation.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := invitation.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -15,7 +15,7 @@ import (
 	"github.com/orgql/orgql/internal/role"
 )
 
-// A user's membership of an organization.
+// A user's membership of an organization, with a role. Visible to the organization's members.
 type Member struct {
 	config `json:"-"`
 	// ID of the ent.
@@ -29,7 +29,7 @@ type Member struct {
 	Role role.Role `json:"role,omitempty"`
 	// When the user joined the organization.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// When the membership last changed.
+	// When the membership last changed (its role, or when it was created).
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the MemberQuery when eager-loading is set.
@@ -39,15 +39,15 @@ type Member struct {
 
 // MemberEdges holds the relations/edges for other nodes in the graph.
 type MemberEdges struct {
-	// Organization holds the value of the organization edge.
+	// The organization.
 	Organization *Organization `json:"organization,omitempty"`
-	// User holds the value of the user edge.
+	// The member's account: name, email and avatar.
 	User *User `json:"user,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
 	loadedTypes [2]bool
 	// totalCount holds the count of the edges above.
-	totalCount [1]map[string]int
+	totalCount [2]map[string]int
 }
 
 // OrganizationOrErr returns the Organization value or an error if the edge

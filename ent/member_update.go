@@ -57,7 +57,9 @@ func (_u *MemberUpdate) Mutation() *MemberMutation {
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *MemberUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -84,11 +86,15 @@ func (_u *MemberUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *MemberUpdate) defaults() {
+func (_u *MemberUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if member.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized member.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := member.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -193,7 +199,9 @@ func (_u *MemberUpdateOne) Select(field string, fields ...string) *MemberUpdateO
 
 // Save executes the query and returns the updated Member entity.
 func (_u *MemberUpdateOne) Save(ctx context.Context) (*Member, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -220,11 +228,15 @@ func (_u *MemberUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *MemberUpdateOne) defaults() {
+func (_u *MemberUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if member.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized member.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := member.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -13,7 +13,7 @@ import (
 	"github.com/orgql/orgql/ent/organizationlogo"
 )
 
-// An organization: the unit that members, invitations, applications and credentials belong to.
+// An organization: the unit that members, invitations, applications and credentials belong to. Only its members can see it.
 type Organization struct {
 	config `json:"-"`
 	// ID of the ent.
@@ -23,9 +23,9 @@ type Organization struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// When this was last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// The organization's display name.
+	// The organization's display name, 1 to 100 characters.
 	Name string `json:"name,omitempty"`
-	// URL-safe unique name, lower-case; never changes.
+	// URL-safe unique name: 3 to 48 lower-case letters, digits and single hyphens. Never changes.
 	Slug string `json:"slug,omitempty"`
 	// LogoHash holds the value of the "logo_hash" field.
 	LogoHash *string `json:"logo_hash,omitempty"`

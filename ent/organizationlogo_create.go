@@ -100,7 +100,9 @@ func (_c *OrganizationLogoCreate) Mutation() *OrganizationLogoMutation {
 
 // Save creates the OrganizationLogo in the database.
 func (_c *OrganizationLogoCreate) Save(ctx context.Context) (*OrganizationLogo, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -127,15 +129,22 @@ func (_c *OrganizationLogoCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *OrganizationLogoCreate) defaults() {
+func (_c *OrganizationLogoCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if organizationlogo.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized organizationlogo.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := organizationlogo.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if organizationlogo.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized organizationlogo.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := organizationlogo.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

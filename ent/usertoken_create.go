@@ -108,7 +108,9 @@ func (_c *UserTokenCreate) Mutation() *UserTokenMutation {
 
 // Save creates the UserToken in the database.
 func (_c *UserTokenCreate) Save(ctx context.Context) (*UserToken, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -135,15 +137,22 @@ func (_c *UserTokenCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *UserTokenCreate) defaults() {
+func (_c *UserTokenCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if usertoken.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized usertoken.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := usertoken.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if usertoken.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized usertoken.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := usertoken.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

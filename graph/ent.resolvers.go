@@ -19,11 +19,22 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]ent.Noder, e
 	return r.nodes(ctx, ids)
 }
 
+func (r *Resolver) Member() MemberResolver { return &memberResolver{r} }
+
+func (r *Resolver) Organization() OrganizationResolver { return &organizationResolver{r} }
+
+func (r *Resolver) OrganizationEvent() OrganizationEventResolver {
+	return &organizationEventResolver{r}
+}
+
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
 type (
-	queryResolver struct{ *Resolver }
-	userResolver  struct{ *Resolver }
+	memberResolver            struct{ *Resolver }
+	organizationResolver      struct{ *Resolver }
+	organizationEventResolver struct{ *Resolver }
+	queryResolver             struct{ *Resolver }
+	userResolver              struct{ *Resolver }
 )

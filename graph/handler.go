@@ -23,15 +23,23 @@ type HandlerOptions struct {
 	// TokenLimit bounds the tokens the parser reads, so huge documents are refused
 	// before they cost memory.
 	TokenLimit int
-	Logger     *slog.Logger
+	// MaxUploadBytes bounds a multipart request (a logo upload).
+	MaxUploadBytes int64
+	Logger         *slog.Logger
 }
 
-// NewHandler returns the GraphQL endpoint: JSON POST and GET (queries only), with the
-// transports listed explicitly so that no form-encoded transport exists (CSRF).
+// NewHandler returns the GraphQL endpoint: JSON POST, GET (queries only) and
+// multipart uploads, with the transports listed explicitly so that no form-encoded
+// transport exists (CSRF; httpx.GraphQLGuard also demands a preflight-forcing header
+// on multipart requests).
 func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: r}))
+	cfg := Config{Resolvers: r}
+	cfg.Directives.HasRole = r.hasRole
+	setComplexity(&cfg.Complexity)
+	srv := handler.New(NewExecutableSchema(cfg))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	srv.AddTransport(transport.MultipartForm{MaxUploadSize: o.MaxUploadBytes, MaxMemory: o.MaxUploadBytes})
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetErrorPresenter(presentError(o.Logger, !o.Introspection))
@@ -45,6 +53,8 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 		srv.SetDisableSuggestion(true)
 	}
 	srv.Use(operationLimits{maxDepth: o.DepthLimit, maxAliases: o.AliasLimit, introspection: o.Introspection})
+	srv.AroundOperations(r.withOperationState)
+	srv.AroundFields(forgetAfterMutation)
 	srv.AroundFields(markResolverErrors)
 	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 

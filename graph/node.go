@@ -5,6 +5,9 @@ import (
 	"fmt"
 
 	"github.com/orgql/orgql/ent"
+	"github.com/orgql/orgql/ent/event"
+	"github.com/orgql/orgql/ent/member"
+	"github.com/orgql/orgql/ent/organization"
 	"github.com/orgql/orgql/ent/user"
 	"github.com/orgql/orgql/internal/apperr"
 	"github.com/orgql/orgql/internal/ids"
@@ -23,6 +26,27 @@ var nodeLoaders = map[string]func(ctx context.Context, c *ent.Client, ids []stri
 			return nil, err
 		}
 		return byID(q.All(ctx))(func(u *ent.User) string { return u.ID })
+	},
+	ids.Organization: func(ctx context.Context, c *ent.Client, idList []string) (map[string]ent.Noder, error) {
+		q, err := c.Organization.Query().Where(organization.IDIn(idList...)).CollectFields(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return byID(q.All(ctx))(func(o *ent.Organization) string { return o.ID })
+	},
+	ids.Member: func(ctx context.Context, c *ent.Client, idList []string) (map[string]ent.Noder, error) {
+		q, err := c.Member.Query().Where(member.IDIn(idList...)).CollectFields(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return byID(q.All(ctx))(func(m *ent.Member) string { return m.ID })
+	},
+	ids.Event: func(ctx context.Context, c *ent.Client, idList []string) (map[string]ent.Noder, error) {
+		q, err := c.Event.Query().Where(event.IDIn(idList...)).CollectFields(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return byID(q.All(ctx))(func(e *ent.Event) string { return e.ID })
 	},
 }
 

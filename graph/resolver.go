@@ -5,10 +5,14 @@ package graph
 import (
 	"github.com/orgql/orgql/internal/account"
 	"github.com/orgql/orgql/internal/database"
+	"github.com/orgql/orgql/internal/org"
 )
 
 // Resolver holds the services the resolvers call.
 type Resolver struct {
 	DB       *database.DB
 	Accounts *account.Service
+	Orgs     *org.Service
+	// BaseURL is where this server is reachable, for absolute URLs (logos).
+	BaseURL string
 }

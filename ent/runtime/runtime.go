@@ -26,6 +26,15 @@ import (
 // to their package variables.
 func init() {
 	emailmessageMixin := schema.EmailMessage{}.Mixin()
+	emailmessage.Policy = privacy.NewPolicies(schema.EmailMessage{})
+	emailmessage.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := emailmessage.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	emailmessageMixinFields0 := emailmessageMixin[0].Fields()
 	_ = emailmessageMixinFields0
 	emailmessageFields := schema.EmailMessage{}.Fields()
@@ -105,6 +114,15 @@ func init() {
 		}
 	}()
 	eventMixin := schema.Event{}.Mixin()
+	event.Policy = privacy.NewPolicies(schema.Event{})
+	event.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := event.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	eventMixinFields0 := eventMixin[0].Fields()
 	_ = eventMixinFields0
 	eventFields := schema.Event{}.Fields()
@@ -184,6 +202,15 @@ func init() {
 		}
 	}()
 	invitationMixin := schema.Invitation{}.Mixin()
+	invitation.Policy = privacy.NewPolicies(schema.Invitation{})
+	invitation.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := invitation.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	invitationMixinFields0 := invitationMixin[0].Fields()
 	_ = invitationMixinFields0
 	invitationMixinFields1 := invitationMixin[1].Fields()
@@ -287,6 +314,15 @@ func init() {
 		}
 	}()
 	memberMixin := schema.Member{}.Mixin()
+	member.Policy = privacy.NewPolicies(schema.Member{})
+	member.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := member.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	memberMixinFields0 := memberMixin[0].Fields()
 	_ = memberMixinFields0
 	memberFields := schema.Member{}.Fields()
@@ -358,6 +394,15 @@ func init() {
 		}
 	}()
 	organizationMixin := schema.Organization{}.Mixin()
+	organization.Policy = privacy.NewPolicies(schema.Organization{})
+	organization.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := organization.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	organizationMixinFields0 := organizationMixin[0].Fields()
 	_ = organizationMixinFields0
 	organizationMixinFields1 := organizationMixin[1].Fields()
@@ -441,6 +486,15 @@ func init() {
 		}
 	}()
 	organizationlogoMixin := schema.OrganizationLogo{}.Mixin()
+	organizationlogo.Policy = privacy.NewPolicies(schema.OrganizationLogo{})
+	organizationlogo.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := organizationlogo.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	organizationlogoMixinFields0 := organizationlogoMixin[0].Fields()
 	_ = organizationlogoMixinFields0
 	organizationlogoFields := schema.OrganizationLogo{}.Fields()
@@ -536,6 +590,15 @@ func init() {
 		}
 	}()
 	sessionMixin := schema.Session{}.Mixin()
+	session.Policy = privacy.NewPolicies(schema.Session{})
+	session.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := session.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	sessionMixinFields0 := sessionMixin[0].Fields()
 	_ = sessionMixinFields0
 	sessionFields := schema.Session{}.Fields()
@@ -711,6 +774,15 @@ func init() {
 		}
 	}()
 	usertokenMixin := schema.UserToken{}.Mixin()
+	usertoken.Policy = privacy.NewPolicies(schema.UserToken{})
+	usertoken.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := usertoken.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	usertokenMixinFields0 := usertokenMixin[0].Fields()
 	_ = usertokenMixinFields0
 	usertokenFields := schema.UserToken{}.Fields()

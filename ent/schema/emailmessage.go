@@ -50,3 +50,6 @@ func (EmailMessage) Indexes() []ent.Index {
 func (EmailMessage) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip()}
 }
+
+// Policy of EmailMessage: no client reads it.
+func (EmailMessage) Policy() ent.Policy { return systemOnly() }

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
+	"github.com/orgql/orgql/ent/privacy"
 	"github.com/orgql/orgql/internal/ids"
 )
 
@@ -27,26 +28,38 @@ func (Event) Mixin() []ent.Mixin {
 // Fields of Event.
 func (Event) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("organization_id").MaxLen(ids.MaxLen).Optional().Nillable().Immutable(),
+		field.String("organization_id").MaxLen(ids.MaxLen).Optional().Nillable().Immutable().
+			Annotations(entgql.Skip()),
 		// Position in the organization's feed (see Organization.event_sequence).
-		field.Int64("sequence").NonNegative().Immutable(),
-		field.String("type").MaxLen(64).NotEmpty().Immutable(),
-		field.String("actor_id").MaxLen(ids.MaxLen).Optional().Nillable(),
-		field.String("subject_user_id").MaxLen(ids.MaxLen).Optional().Nillable().Immutable(),
-		field.String("member_id").MaxLen(ids.MaxLen).Optional().Nillable().Immutable(),
-		field.String("invitation_id").MaxLen(ids.MaxLen).Optional().Nillable().Immutable(),
-		field.String("old_role").MaxLen(16).Optional().Nillable().Immutable(),
-		field.String("new_role").MaxLen(16).Optional().Nillable().Immutable(),
+		field.Int64("sequence").NonNegative().Immutable().
+			Annotations(entgql.Skip(^entgql.SkipOrderField), entgql.OrderField("SEQUENCE")),
+		field.String("type").MaxLen(64).NotEmpty().Immutable().
+			Annotations(entgql.Skip()),
+		field.String("actor_id").MaxLen(ids.MaxLen).Optional().Nillable().
+			Annotations(entgql.Skip()),
+		field.String("subject_user_id").MaxLen(ids.MaxLen).Optional().Nillable().Immutable().
+			Annotations(entgql.Skip()),
+		field.String("member_id").MaxLen(ids.MaxLen).Optional().Nillable().Immutable().
+			Annotations(entgql.Skip()),
+		field.String("invitation_id").MaxLen(ids.MaxLen).Optional().Nillable().Immutable().
+			Annotations(entgql.Skip()),
+		field.String("old_role").MaxLen(16).Optional().Nillable().Immutable().
+			Annotations(entgql.Skip()),
+		field.String("new_role").MaxLen(16).Optional().Nillable().Immutable().
+			Annotations(entgql.Skip()),
 		// Type-specific details, such as the changed settings.
-		field.JSON("data", map[string]any{}).Optional().Immutable(),
-		field.Time("created_at").SchemaType(micros).Default(now).Immutable(),
+		field.JSON("data", map[string]any{}).Optional().Immutable().
+			Annotations(entgql.Skip()),
+		field.Time("created_at").SchemaType(micros).Default(now).Immutable().
+			Comment("When the change happened."),
 	}
 }
 
 // Edges of Event.
 func (Event) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("actor", User.Type).Ref("events").Field("actor_id").Unique(),
+		edge.From("actor", User.Type).Ref("events").Field("actor_id").Unique().
+			Annotations(entgql.Skip()),
 	}
 }
 
@@ -61,7 +74,13 @@ func (Event) Indexes() []ent.Index {
 // Annotations of Event.
 func (Event) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		schema.Comment("One change to an organization: an audit log entry and a realtime event."),
-		entgql.Skip(),
+		schema.Comment("One change to an organization: an entry of its audit log and an event of its realtime feed."),
+		entgql.Type("OrganizationEvent"),
+		entgql.RelayConnection(),
 	}
+}
+
+// Policy of Event: see visibleEvents.
+func (Event) Policy() ent.Policy {
+	return privacy.Policy{Query: privacy.QueryPolicy{visibleEvents()}}
 }

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
+	"github.com/orgql/orgql/ent/privacy"
 	"github.com/orgql/orgql/internal/ids"
 	"github.com/orgql/orgql/internal/role"
 )
@@ -32,7 +33,8 @@ func (Invitation) Fields() []ent.Field {
 			Comment("The invited address, lower-cased."),
 		field.Enum("role").
 			GoType(role.Role("")).
-			Comment("The role the invitee gets on accepting."),
+			Comment("The role the invitee gets on accepting.").
+			Annotations(entgql.Type("MemberRole")),
 		field.Enum("status").
 			Values("PENDING", "ACCEPTED", "REJECTED", "CANCELED").
 			Default("PENDING").
@@ -71,4 +73,9 @@ func (Invitation) Annotations() []schema.Annotation {
 		schema.Comment("An invitation of an email address to an organization."),
 		entgql.Skip(),
 	}
+}
+
+// Policy of Invitation: see visibleInvitations.
+func (Invitation) Policy() ent.Policy {
+	return privacy.Policy{Query: privacy.QueryPolicy{visibleInvitations()}}
 }

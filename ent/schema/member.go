@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
+	"github.com/orgql/orgql/ent/privacy"
 	"github.com/orgql/orgql/internal/ids"
 	"github.com/orgql/orgql/internal/role"
 )
@@ -23,31 +24,35 @@ func (Member) Mixin() []ent.Mixin {
 // Fields of Member.
 func (Member) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("organization_id").MaxLen(ids.MaxLen).NotEmpty().Immutable(),
-		field.String("user_id").MaxLen(ids.MaxLen).NotEmpty().Immutable(),
+		field.String("organization_id").MaxLen(ids.MaxLen).NotEmpty().Immutable().
+			Annotations(entgql.Skip()),
+		field.String("user_id").MaxLen(ids.MaxLen).NotEmpty().Immutable().
+			Annotations(entgql.Skip()),
 		field.Enum("role").
 			GoType(role.Role("")).
 			Comment("The member's role in the organization.").
-			Annotations(entgql.OrderField("ROLE")),
+			Annotations(entgql.Type("MemberRole")),
 		field.Time("created_at").
 			SchemaType(micros).
 			Default(now).
 			Immutable().
 			Comment("When the user joined the organization.").
-			Annotations(entgql.OrderField("JOINED_AT"), entgql.MapsTo("joinedAt")),
+			Annotations(entgql.MapsTo("joinedAt")),
 		field.Time("updated_at").
 			SchemaType(micros).
 			Default(now).
 			UpdateDefault(now).
-			Comment("When the membership last changed."),
+			Comment("When the membership last changed (its role, or when it was created)."),
 	}
 }
 
 // Edges of Member.
 func (Member) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("organization", Organization.Type).Ref("members").Field("organization_id").Unique().Required().Immutable(),
-		edge.From("user", User.Type).Ref("memberships").Field("user_id").Unique().Required().Immutable(),
+		edge.From("organization", Organization.Type).Ref("members").Field("organization_id").Unique().Required().Immutable().
+			Comment("The organization."),
+		edge.From("user", User.Type).Ref("memberships").Field("user_id").Unique().Required().Immutable().
+			Comment("The member's account: name, email and avatar."),
 	}
 }
 
@@ -64,7 +69,12 @@ func (Member) Indexes() []ent.Index {
 // Annotations of Member.
 func (Member) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		schema.Comment("A user's membership of an organization."),
-		entgql.Skip(),
+		schema.Comment("A user's membership of an organization, with a role. Visible to the organization's members."),
+		entgql.RelayConnection(),
 	}
+}
+
+// Policy of Member: see visibleMembers.
+func (Member) Policy() ent.Policy {
+	return privacy.Policy{Query: privacy.QueryPolicy{visibleMembers()}}
 }

@@ -5,6 +5,7 @@ package schema
 import (
 	"time"
 
+	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/schema/field"
@@ -30,15 +31,23 @@ func (m idMixin) Fields() []ent.Field {
 	}
 }
 
-// timeMixin records creation and last-update times.
-type timeMixin struct{ mixin.Schema }
+// timeMixin records creation and last-update times. With orderable, connections of
+// the type can be ordered by CREATED_AT.
+type timeMixin struct {
+	mixin.Schema
+	orderable bool
+}
 
-func (timeMixin) Fields() []ent.Field {
+func (m timeMixin) Fields() []ent.Field {
+	created := field.Time("created_at").SchemaType(micros).
+		Default(now).
+		Immutable().
+		Comment("When this was created.")
+	if m.orderable {
+		created.Annotations(entgql.OrderField("CREATED_AT"))
+	}
 	return []ent.Field{
-		field.Time("created_at").SchemaType(micros).
-			Default(now).
-			Immutable().
-			Comment("When this was created."),
+		created,
 		field.Time("updated_at").SchemaType(micros).
 			Default(now).
 			UpdateDefault(now).

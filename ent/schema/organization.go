@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 
+	"github.com/orgql/orgql/ent/privacy"
 	"github.com/orgql/orgql/internal/ids"
 )
 
@@ -17,7 +18,7 @@ type Organization struct{ ent.Schema }
 
 // Mixin of Organization.
 func (Organization) Mixin() []ent.Mixin {
-	return []ent.Mixin{idMixin{prefix: ids.Organization}, timeMixin{}}
+	return []ent.Mixin{idMixin{prefix: ids.Organization}, timeMixin{orderable: true}}
 }
 
 // Fields of Organization.
@@ -26,7 +27,7 @@ func (Organization) Fields() []ent.Field {
 		field.String("name").
 			MaxRuneLen(100).
 			NotEmpty().
-			Comment("The organization's display name.").
+			Comment("The organization's display name, 1 to 100 characters.").
 			Annotations(entgql.OrderField("NAME")),
 		// Stored lower-case, so the unique index is case-insensitive on every database.
 		field.String("slug").
@@ -34,7 +35,7 @@ func (Organization) Fields() []ent.Field {
 			NotEmpty().
 			Unique().
 			Immutable().
-			Comment("URL-safe unique name, lower-case; never changes.").
+			Comment("URL-safe unique name: 3 to 48 lower-case letters, digits and single hyphens. Never changes.").
 			Annotations(entgql.OrderField("SLUG")),
 		// Content hash of the current logo: part of its URL, so the URL changes with it.
 		field.String("logo_hash").
@@ -70,7 +71,12 @@ func (Organization) Edges() []ent.Edge {
 // Annotations of Organization.
 func (Organization) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		schema.Comment("An organization: the unit that members, invitations, applications and credentials belong to."),
-		entgql.Skip(),
+		schema.Comment("An organization: the unit that members, invitations, applications and credentials belong to. Only its members can see it."),
+		entgql.RelayConnection(),
 	}
+}
+
+// Policy of Organization: see visibleOrganizations.
+func (Organization) Policy() ent.Policy {
+	return privacy.Policy{Query: privacy.QueryPolicy{visibleOrganizations()}}
 }

@@ -44,3 +44,6 @@ func (OrganizationLogo) Edges() []ent.Edge {
 func (OrganizationLogo) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip()}
 }
+
+// Policy of OrganizationLogo: no client reads it.
+func (OrganizationLogo) Policy() ent.Policy { return systemOnly() }

@@ -56,3 +56,6 @@ func (Session) Indexes() []ent.Index {
 func (Session) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip()}
 }
+
+// Policy of Session: no client reads it.
+func (Session) Policy() ent.Policy { return systemOnly() }

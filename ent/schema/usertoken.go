@@ -54,3 +54,6 @@ func (UserToken) Indexes() []ent.Index {
 func (UserToken) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip()}
 }
+
+// Policy of UserToken: no client reads it.
+func (UserToken) Policy() ent.Policy { return systemOnly() }

@@ -3,8 +3,98 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/orgql/orgql/ent"
+	"github.com/orgql/orgql/internal/role"
 )
+
+// Input of `createOrganization`.
+type CreateOrganizationInput struct {
+	// Display name, 1 to 100 characters.
+	Name string `json:"name"`
+	// URL slug: 3 to 48 lower-case letters, digits and single hyphens; not a reserved
+	// word; unique ignoring letter case; can never change.
+	Slug string `json:"slug"`
+}
+
+// Result of `createOrganization`.
+type CreateOrganizationPayload struct {
+	// The new organization.
+	Organization *ent.Organization `json:"organization"`
+	// The viewer's membership, as OWNER.
+	Member *ent.Member `json:"member"`
+}
+
+// Input of `deleteOrganization`.
+type DeleteOrganizationInput struct {
+	// The organization.
+	OrganizationID string `json:"organizationId"`
+	// The organization's slug, typed again (`SLUG_MISMATCH` otherwise).
+	ConfirmSlug string `json:"confirmSlug"`
+}
+
+// Result of `deleteOrganization`.
+type DeleteOrganizationPayload struct {
+	// The ID of the deleted organization, to evict from client caches.
+	DeletedOrganizationID string `json:"deletedOrganizationId"`
+}
+
+// Input of `leaveOrganization`.
+type LeaveOrganizationInput struct {
+	// The organization.
+	OrganizationID string `json:"organizationId"`
+}
+
+// Result of `leaveOrganization`.
+type LeaveOrganizationPayload struct {
+	// The ID of the viewer's former membership, to evict from client caches.
+	RemovedMemberID string `json:"removedMemberId"`
+	// The ID of the organization left.
+	OrganizationID string `json:"organizationId"`
+}
+
+// What the viewer may do in an organization (GUIDE §2, the role matrix).
+type OrganizationPermissions struct {
+	// Change the name and logo.
+	UpdateSettings bool `json:"updateSettings"`
+	// Invite people (as ADMIN or MEMBER), resend and cancel invitations.
+	InviteMembers bool `json:"inviteMembers"`
+	// See the organization's invitations.
+	ViewInvitations bool `json:"viewInvitations"`
+	// See the audit log.
+	ViewAuditLog bool `json:"viewAuditLog"`
+	// Change roles between MEMBER and ADMIN, and remove members and admins.
+	ManageMembers bool `json:"manageMembers"`
+	// Grant OWNER, change an owner's role, remove an owner.
+	ManageOwners bool `json:"manageOwners"`
+	// Create, modify and delete applications, subscriptions and credentials.
+	ManageApplications bool `json:"manageApplications"`
+	// Transfer ownership to another member.
+	TransferOwnership bool `json:"transferOwnership"`
+	// Delete the organization.
+	DeleteOrganization bool `json:"deleteOrganization"`
+	// Leave the organization (not as its last owner).
+	Leave bool `json:"leave"`
+}
+
+// Input of `removeMember`.
+type RemoveMemberInput struct {
+	// The member.
+	MemberID string `json:"memberId"`
+}
+
+// Result of `removeMember`.
+type RemoveMemberPayload struct {
+	// The ID of the removed member, to evict from client caches.
+	RemovedMemberID string `json:"removedMemberId"`
+	// The organization, with its new member count.
+	Organization *ent.Organization `json:"organization"`
+}
 
 // Result of `requestEmailVerification`.
 type RequestEmailVerificationPayload struct {
@@ -30,6 +120,20 @@ type ResetPasswordInput struct {
 	Token string `json:"token"`
 	// The new password, 10 to 128 characters.
 	NewPassword string `json:"newPassword"`
+}
+
+// Input of `setActiveOrganization`.
+type SetActiveOrganizationInput struct {
+	// The organization, or null to clear.
+	OrganizationID *string `json:"organizationId,omitempty"`
+}
+
+// Result of `setActiveOrganization`.
+type SetActiveOrganizationPayload struct {
+	// The new active organization, or null.
+	ActiveOrganization *ent.Organization `json:"activeOrganization,omitempty"`
+	// The viewer.
+	Viewer *ent.User `json:"viewer"`
 }
 
 // Input of `signIn`.
@@ -63,6 +167,56 @@ type SignUpInput struct {
 	Name string `json:"name"`
 }
 
+// Input of `transferOwnership`.
+type TransferOwnershipInput struct {
+	// The organization.
+	OrganizationID string `json:"organizationId"`
+	// The member who becomes an owner.
+	MemberID string `json:"memberId"`
+}
+
+// Result of `transferOwnership`.
+type TransferOwnershipPayload struct {
+	// The member who is now an owner.
+	NewOwner *ent.Member `json:"newOwner"`
+	// The viewer's membership, now ADMIN.
+	PreviousOwner *ent.Member `json:"previousOwner"`
+	// The organization.
+	Organization *ent.Organization `json:"organization"`
+}
+
+// Input of `updateMemberRole`.
+type UpdateMemberRoleInput struct {
+	// The member.
+	MemberID string `json:"memberId"`
+	// The new role.
+	Role role.Role `json:"role"`
+}
+
+// Result of `updateMemberRole`.
+type UpdateMemberRolePayload struct {
+	// The member with the new role.
+	Member *ent.Member `json:"member"`
+}
+
+// Input of `updateOrganization`.
+type UpdateOrganizationInput struct {
+	// The organization.
+	OrganizationID string `json:"organizationId"`
+	// A new name, 1 to 100 characters.
+	Name *string `json:"name,omitempty"`
+	// A new logo (multipart upload).
+	Logo *graphql.Upload `json:"logo,omitempty"`
+	// Remove the logo.
+	RemoveLogo *bool `json:"removeLogo,omitempty"`
+}
+
+// Result of `updateOrganization`.
+type UpdateOrganizationPayload struct {
+	// The organization with its new settings.
+	Organization *ent.Organization `json:"organization"`
+}
+
 // Input of `verifyEmail`.
 type VerifyEmailInput struct {
 	// The token from the verification link.
@@ -73,4 +227,95 @@ type VerifyEmailInput struct {
 type VerifyEmailPayload struct {
 	// The user, now with a verified address.
 	User *ent.User `json:"user"`
+}
+
+// The kind of an organization event.
+type OrganizationEventType string
+
+const (
+	// The organization was created.
+	OrganizationEventTypeOrganizationCreated OrganizationEventType = "ORGANIZATION_CREATED"
+	// Its name or logo changed (`data` says which).
+	OrganizationEventTypeOrganizationUpdated OrganizationEventType = "ORGANIZATION_UPDATED"
+	// It was deleted.
+	OrganizationEventTypeOrganizationDeleted OrganizationEventType = "ORGANIZATION_DELETED"
+	// Someone joined (as creator or by accepting an invitation).
+	OrganizationEventTypeMemberJoined OrganizationEventType = "MEMBER_JOINED"
+	// A member's role changed.
+	OrganizationEventTypeMemberRoleChanged OrganizationEventType = "MEMBER_ROLE_CHANGED"
+	// A member was removed.
+	OrganizationEventTypeMemberRemoved OrganizationEventType = "MEMBER_REMOVED"
+	// A member left.
+	OrganizationEventTypeMemberLeft OrganizationEventType = "MEMBER_LEFT"
+	// Ownership was transferred: `member` became an owner, the actor an admin.
+	OrganizationEventTypeOwnershipTransferred OrganizationEventType = "OWNERSHIP_TRANSFERRED"
+	// An invitation was sent.
+	OrganizationEventTypeInvitationCreated OrganizationEventType = "INVITATION_CREATED"
+	// An invitation was sent again with a new link.
+	OrganizationEventTypeInvitationResent OrganizationEventType = "INVITATION_RESENT"
+	// An invitation was accepted.
+	OrganizationEventTypeInvitationAccepted OrganizationEventType = "INVITATION_ACCEPTED"
+	// An invitation was rejected by the invitee.
+	OrganizationEventTypeInvitationRejected OrganizationEventType = "INVITATION_REJECTED"
+	// An invitation was canceled.
+	OrganizationEventTypeInvitationCanceled OrganizationEventType = "INVITATION_CANCELED"
+)
+
+var AllOrganizationEventType = []OrganizationEventType{
+	OrganizationEventTypeOrganizationCreated,
+	OrganizationEventTypeOrganizationUpdated,
+	OrganizationEventTypeOrganizationDeleted,
+	OrganizationEventTypeMemberJoined,
+	OrganizationEventTypeMemberRoleChanged,
+	OrganizationEventTypeMemberRemoved,
+	OrganizationEventTypeMemberLeft,
+	OrganizationEventTypeOwnershipTransferred,
+	OrganizationEventTypeInvitationCreated,
+	OrganizationEventTypeInvitationResent,
+	OrganizationEventTypeInvitationAccepted,
+	OrganizationEventTypeInvitationRejected,
+	OrganizationEventTypeInvitationCanceled,
+}
+
+func (e OrganizationEventType) IsValid() bool {
+	switch e {
+	case OrganizationEventTypeOrganizationCreated, OrganizationEventTypeOrganizationUpdated, OrganizationEventTypeOrganizationDeleted, OrganizationEventTypeMemberJoined, OrganizationEventTypeMemberRoleChanged, OrganizationEventTypeMemberRemoved, OrganizationEventTypeMemberLeft, OrganizationEventTypeOwnershipTransferred, OrganizationEventTypeInvitationCreated, OrganizationEventTypeInvitationResent, OrganizationEventTypeInvitationAccepted, OrganizationEventTypeInvitationRejected, OrganizationEventTypeInvitationCanceled:
+		return true
+	}
+	return false
+}
+
+func (e OrganizationEventType) String() string {
+	return string(e)
+}
+
+func (e *OrganizationEventType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OrganizationEventType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OrganizationEventType", str)
+	}
+	return nil
+}
+
+func (e OrganizationEventType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OrganizationEventType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OrganizationEventType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

@@ -143,6 +143,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) 
 	if err != nil {
 		return nil, err
 	}
+	out.User = out.User.Unwrap()
 	s.notify()
 	auth.SetSessionCookie(ctx, out.Token, out.ExpiresAt)
 	return out, nil
@@ -245,7 +246,10 @@ func (s *Service) VerifyEmail(ctx context.Context, tok string) (*ent.User, error
 		u, err = s.markVerified(ctx, tx, t.UserID)
 		return err
 	})
-	return u, err
+	if err != nil {
+		return nil, err
+	}
+	return u.Unwrap(), nil
 }
 
 // RequestPasswordReset mails a reset link if an account has this address. It
@@ -337,6 +341,7 @@ func (s *Service) ResetPassword(ctx context.Context, tok, newPassword string) (*
 	if err != nil {
 		return nil, err
 	}
+	out.User = out.User.Unwrap()
 	auth.SetSessionCookie(ctx, out.Token, out.ExpiresAt)
 	return out, nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/orgql/orgql/internal/database"
 	"github.com/orgql/orgql/internal/httpx"
 	"github.com/orgql/orgql/internal/mail"
+	"github.com/orgql/orgql/internal/org"
 	"github.com/orgql/orgql/internal/password"
 )
 
@@ -52,6 +53,7 @@ type App struct {
 	Outbox   *mail.Outbox
 	Sessions *auth.Sessions
 	Accounts *account.Service
+	Orgs     *org.Service
 	log      *slog.Logger
 }
 
@@ -104,8 +106,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Limits:          limits,
 	}, log)
 
-	a := &App{DB: db, Outbox: outbox, Sessions: sessions, Accounts: accounts, log: log}
-	a.Handler = a.routes(cfg, &graph.Resolver{DB: db, Accounts: accounts})
+	orgs := org.New(db, org.Options{MaxOwned: cfg.MaxOwnedOrganizations}, nil, log)
+
+	a := &App{DB: db, Outbox: outbox, Sessions: sessions, Accounts: accounts, Orgs: orgs, log: log}
+	a.Handler = a.routes(cfg, &graph.Resolver{DB: db, Accounts: accounts, Orgs: orgs, BaseURL: cfg.BaseURL})
 	return a, nil
 }
 
@@ -116,9 +120,10 @@ func (a *App) routes(cfg config.Config, r *graph.Resolver) http.Handler {
 		DepthLimit:      cfg.DepthLimit,
 		AliasLimit:      cfg.AliasLimit,
 		TokenLimit:      15000,
+		MaxUploadBytes:  cfg.MaxUploadBytes,
 		Logger:          a.log,
 	})
-	api := httpx.GraphQLGuard(cfg.MaxBodyBytes, a.Sessions.Middleware(gql))
+	api := httpx.GraphQLGuard(cfg.MaxBodyBytes, cfg.MaxUploadBytes, a.Sessions.Middleware(gql))
 	// Without configured origins there is no CORS at all: only same-origin pages
 	// (GraphiQL, a front-end served behind the same host) can call the API.
 	// (rs/cors would read an empty list as "*".)
@@ -148,6 +153,7 @@ func (a *App) routes(cfg config.Config, r *graph.Resolver) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	mux.HandleFunc("GET /logos/{org}/{hash}", a.serveLogo)
 	if cfg.GraphiQL {
 		mux.Handle("GET /{$}", playground.Handler("orgql", "/graphql"))
 	}
@@ -155,6 +161,37 @@ func (a *App) routes(cfg config.Config, r *graph.Resolver) http.Handler {
 	h = httpx.Recover(a.log, h)
 	h = httpx.AccessLog(a.log, h)
 	return httpx.WithRequestID(h)
+}
+
+// serveLogo serves an organization's logo at its content-addressed URL (see
+// Organization.logoUrl): cacheable forever, never sniffed as another type, and
+// inert if opened directly.
+func (a *App) serveLogo(w http.ResponseWriter, r *http.Request) {
+	hash := r.PathValue("hash")
+	if len(hash) < 16 || len(hash) > 64 {
+		http.NotFound(w, r)
+		return
+	}
+	l, err := a.Orgs.Logo(r.Context(), r.PathValue("org"), hash)
+	if err != nil {
+		httpx.InternalError(w, r, a.log, "serving logo", err)
+		return
+	}
+	if l == nil {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", l.ContentType)
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("ETag", `"`+l.Sha256+`"`)
+	if r.Header.Get("If-None-Match") == `"`+l.Sha256+`"` {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	_, _ = w.Write(l.Data)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

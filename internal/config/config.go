@@ -25,6 +25,7 @@ type Config struct {
 	DatabaseURL      string
 	DatabaseMaxConns int
 	PublicURL        string
+	BaseURL          string
 	SMTPURL          string
 	SMTPFrom         string
 	AllowedOrigins   []string
@@ -39,7 +40,10 @@ type Config struct {
 	VerificationTTL    time.Duration
 	ResetTTL           time.Duration
 
+	MaxOwnedOrganizations int
+
 	MaxBodyBytes    int64
+	MaxUploadBytes  int64
 	ComplexityLimit int
 	DepthLimit      int
 	AliasLimit      int
@@ -49,24 +53,27 @@ type Config struct {
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
-		Listen:             ":8080",
-		DatabaseURL:        database.DefaultURL,
-		DatabaseMaxConns:   20,
-		PublicURL:          "http://localhost:3000",
-		SMTPFrom:           "orgql <no-reply@localhost>",
-		GraphiQL:           true,
-		Introspection:      true,
-		LogLevel:           slog.LevelInfo,
-		LogFormat:          "text",
-		SessionIdleTimeout: 7 * 24 * time.Hour,
-		SessionMaxAge:      30 * 24 * time.Hour,
-		VerificationTTL:    48 * time.Hour,
-		ResetTTL:           time.Hour,
-		MaxBodyBytes:       1 << 20,
-		ComplexityLimit:    2000,
-		DepthLimit:         12,
-		AliasLimit:         30,
-		ShutdownTimeout:    30 * time.Second,
+		Listen:                ":8080",
+		DatabaseURL:           database.DefaultURL,
+		DatabaseMaxConns:      20,
+		PublicURL:             "http://localhost:3000",
+		BaseURL:               "http://localhost:8080",
+		SMTPFrom:              "orgql <no-reply@localhost>",
+		GraphiQL:              true,
+		Introspection:         true,
+		LogLevel:              slog.LevelInfo,
+		LogFormat:             "text",
+		SessionIdleTimeout:    7 * 24 * time.Hour,
+		SessionMaxAge:         30 * 24 * time.Hour,
+		VerificationTTL:       48 * time.Hour,
+		ResetTTL:              time.Hour,
+		MaxOwnedOrganizations: 10,
+		MaxBodyBytes:          1 << 20,
+		MaxUploadBytes:        2 << 20,
+		ComplexityLimit:       2000,
+		DepthLimit:            12,
+		AliasLimit:            30,
+		ShutdownTimeout:       30 * time.Second,
 	}
 }
 
@@ -85,6 +92,8 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "database: sqlite:PATH (embedded) or mysql://USER:PASS@tcp(HOST:3306)/DB")
 	fs.IntVar(&c.DatabaseMaxConns, "database-max-conns", c.DatabaseMaxConns, "MySQL connection pool size")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL of the portal front-end that email links point to")
+	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "URL where this server is reachable by browsers and mail clients (logo URLs)")
+	fs.IntVar(&c.MaxOwnedOrganizations, "max-owned-organizations", c.MaxOwnedOrganizations, "how many organizations one user may own (0: no limit)")
 	fs.StringVar(&c.SMTPURL, "smtp-url", c.SMTPURL, "SMTP server: smtp://USER:PASS@HOST:587 (STARTTLS) or smtps://...:465; empty logs emails instead of sending them")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", c.SMTPFrom, "From address of outgoing email")
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins allowed for CORS and websockets, e.g. https://portal.example.com (same-origin is always allowed)")
@@ -98,6 +107,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.DurationVar(&c.VerificationTTL, "verification-ttl", c.VerificationTTL, "lifetime of email verification links")
 	fs.DurationVar(&c.ResetTTL, "reset-ttl", c.ResetTTL, "lifetime of password reset links")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted GraphQL request body")
+	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", c.MaxUploadBytes, "largest accepted multipart (file upload) request")
 	fs.IntVar(&c.ComplexityLimit, "complexity-limit", c.ComplexityLimit, "largest accepted query complexity (a field costs 1, a list its page size times its fields)")
 	fs.IntVar(&c.DepthLimit, "depth-limit", c.DepthLimit, "deepest accepted selection nesting (introspection excepted)")
 	fs.IntVar(&c.AliasLimit, "alias-limit", c.AliasLimit, "most aliased fields in one request")
@@ -121,8 +131,13 @@ func Parse(args []string, out io.Writer) (Config, error) {
 
 func (c Config) validate() error {
 	var errs []error
-	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("--public-url %q: want an absolute http(s) URL", c.PublicURL))
+	for _, f := range [][2]string{{"--public-url", c.PublicURL}, {"--base-url", c.BaseURL}} {
+		if u, err := url.Parse(f[1]); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s %q: want an absolute http(s) URL", f[0], f[1]))
+		}
+	}
+	if c.MaxOwnedOrganizations < 0 {
+		errs = append(errs, errors.New("--max-owned-organizations must not be negative"))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))
@@ -137,6 +152,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, errors.New("--max-body-bytes must be at least 1024"))
+	}
+	if c.MaxUploadBytes < 1024 {
+		errs = append(errs, errors.New("--max-upload-bytes must be at least 1024"))
 	}
 	return errors.Join(errs...)
 }

@@ -155,11 +155,17 @@ func Recover(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
+// PreflightHeaders are the headers of which a multipart request must carry one. A
+// cross-site form cannot set a custom header, and a script that sets one triggers a
+// CORS preflight, so a multipart upload cannot be forged by another site (CSRF).
+var PreflightHeaders = []string{"GraphQL-Require-Preflight", "Apollo-Require-Preflight"}
+
 // GraphQLGuard admits only what the GraphQL endpoint serves: GET (queries; websocket
-// upgrades when enabled) and POST with a JSON body of at most maxBody bytes. Form
-// and text/plain bodies, which a cross-site page can send without a CORS preflight,
-// are refused, so cookie sessions cannot be used by other sites (CSRF).
-func GraphQLGuard(maxBody int64, next http.Handler) http.Handler {
+// upgrades when enabled), POST with a JSON body of at most maxBody bytes, and
+// multipart uploads of at most maxUpload bytes that carry a preflight-forcing header.
+// Form and text/plain bodies, which a cross-site page can send without a CORS
+// preflight, are refused, so cookie sessions cannot be used by other sites (CSRF).
+func GraphQLGuard(maxBody, maxUpload int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet:
@@ -183,7 +189,16 @@ func GraphQLGuard(maxBody int64, next http.Handler) http.Handler {
 			return
 		}
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || mt != "application/json" {
+		switch {
+		case err == nil && mt == "application/json":
+		case err == nil && mt == "multipart/form-data":
+			if !hasPreflightHeader(r) {
+				WriteError(w, http.StatusBadRequest, apperr.BadRequest, apperr.ReasonCSRFHeaderMissing,
+					"multipart requests must carry the header GraphQL-Require-Preflight: 1")
+				return
+			}
+			maxBody = maxUpload
+		default:
 			WriteError(w, http.StatusUnsupportedMediaType, apperr.BadRequest, apperr.ReasonUnsupportedType,
 				"send the request as Content-Type: application/json")
 			return
@@ -207,4 +222,13 @@ func GraphQLGuard(maxBody int64, next http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+func hasPreflightHeader(r *http.Request) bool {
+	for _, h := range PreflightHeaders {
+		if r.Header.Get(h) != "" {
+			return true
+		}
+	}
+	return false
 }

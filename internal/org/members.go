@@ -1,0 +1,153 @@
+package org
+
+import (
+	"context"
+
+	"github.com/orgql/orgql/ent"
+	"github.com/orgql/orgql/internal/authz"
+	"github.com/orgql/orgql/internal/events"
+	"github.com/orgql/orgql/internal/role"
+)
+
+// targetOf describes a member for the role matrix.
+func (c *change) targetOf(m *ent.Member) (authz.Target, error) {
+	owners, err := c.owners()
+	return authz.Target{Role: m.Role, Self: m.ID == c.actor.ID, Owners: owners}, err
+}
+
+// UpdateMemberRole changes a member's role as the matrix allows.
+func (s *Service) UpdateMemberRole(ctx context.Context, memberID string, newRole role.Role) (*ent.Member, error) {
+	orgID, err := s.memberOrgID(ctx, memberID)
+	if err != nil {
+		return nil, err
+	}
+	var out *ent.Member
+	_, err = s.inOrg(ctx, orgID, func(c *change) error {
+		m, err := c.target(memberID)
+		if err != nil {
+			return err
+		}
+		t, err := c.targetOf(m)
+		if err != nil {
+			return err
+		}
+		if err := authz.ChangeRole(c.actor.Role, t, newRole); err != nil {
+			return err
+		}
+		out = m
+		if m.Role == newRole {
+			return nil
+		}
+		out, err = c.tx.Member.UpdateOne(m).SetRole(newRole).Save(c.ctx)
+		if err != nil {
+			return err
+		}
+		return c.record(events.Change{
+			Type: events.MemberRoleChanged, SubjectUserID: m.UserID, MemberID: m.ID,
+			OldRole: m.Role, NewRole: newRole,
+		})
+	})
+	if err != nil {
+		return nil, wrap("changing role", err)
+	}
+	return out.Unwrap(), nil
+}
+
+// RemoveMember removes another member as the matrix allows. The removed user's
+// sessions lose the organization at once.
+func (s *Service) RemoveMember(ctx context.Context, memberID string) (*ent.Member, *ent.Organization, error) {
+	orgID, err := s.memberOrgID(ctx, memberID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var removed *ent.Member
+	c, err := s.inOrg(ctx, orgID, func(c *change) error {
+		m, err := c.target(memberID)
+		if err != nil {
+			return err
+		}
+		t, err := c.targetOf(m)
+		if err != nil {
+			return err
+		}
+		if err := authz.Remove(c.actor.Role, t); err != nil {
+			return err
+		}
+		if err := c.tx.Member.DeleteOne(m).Exec(c.ctx); err != nil {
+			return err
+		}
+		if err := c.dropActiveOrganization(m.UserID); err != nil {
+			return err
+		}
+		removed = m
+		return c.record(events.Change{
+			Type: events.MemberRemoved, SubjectUserID: m.UserID, MemberID: m.ID, OldRole: m.Role,
+		})
+	})
+	if err != nil {
+		return nil, nil, wrap("removing member", err)
+	}
+	return removed.Unwrap(), c.org.Unwrap(), nil
+}
+
+// Leave removes the viewer from an organization, unless they are its last owner.
+func (s *Service) Leave(ctx context.Context, orgID string) (*ent.Member, error) {
+	c, err := s.inOrg(ctx, orgID, func(c *change) error {
+		owners, err := c.owners()
+		if err != nil {
+			return err
+		}
+		if err := authz.Leave(c.actor.Role, owners); err != nil {
+			return err
+		}
+		if err := c.tx.Member.DeleteOne(c.actor).Exec(c.ctx); err != nil {
+			return err
+		}
+		if err := c.dropActiveOrganization(c.actor.UserID); err != nil {
+			return err
+		}
+		return c.record(events.Change{
+			Type: events.MemberLeft, SubjectUserID: c.actor.UserID, MemberID: c.actor.ID, OldRole: c.actor.Role,
+		})
+	})
+	if err != nil {
+		return nil, wrap("leaving organization", err)
+	}
+	return c.actor.Unwrap(), nil
+}
+
+// TransferOwnership makes another member an OWNER and the viewer an ADMIN, in one
+// transaction.
+func (s *Service) TransferOwnership(ctx context.Context, orgID, memberID string) (newOwner, previousOwner *ent.Member, err error) {
+	_, err = s.inOrg(ctx, orgID, func(c *change) error {
+		m, err := c.target(memberID)
+		if err != nil {
+			return err
+		}
+		t, err := c.targetOf(m)
+		if err != nil {
+			return err
+		}
+		if err := authz.Transfer(c.actor.Role, t); err != nil {
+			return err
+		}
+		newOwner = m
+		if m.Role != role.Owner {
+			if newOwner, err = c.tx.Member.UpdateOne(m).SetRole(role.Owner).Save(c.ctx); err != nil {
+				return err
+			}
+		}
+		if previousOwner, err = c.tx.Member.UpdateOne(c.actor).SetRole(role.Admin).Save(c.ctx); err != nil {
+			return err
+		}
+		return c.record(events.Change{
+			Type: events.OwnershipTransferred, SubjectUserID: m.UserID, MemberID: m.ID,
+			OldRole: m.Role, NewRole: role.Owner,
+			Data: map[string]any{"previousOwnerMemberId": c.actor.ID, "previousOwnerUserId": c.actor.UserID},
+		})
+	})
+	if err != nil {
+		return nil, nil, wrap("transferring ownership", err)
+	}
+	return newOwner.Unwrap(), previousOwner.Unwrap(), nil
+}

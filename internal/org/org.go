@@ -1,0 +1,222 @@
+// Package org implements organizations and their members: creating, reading,
+// updating and deleting organizations, the active organization of a session, and
+// role changes, removals, departures and ownership transfers. Every change is one
+// transaction that first locks the organization's row, checks the role matrix
+// (package authz) against the membership read inside that transaction, writes the
+// change and its event row, and commits; so the rules hold under concurrency.
+package org
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"entgo.io/ent/dialect"
+
+	"github.com/orgql/orgql/ent"
+	"github.com/orgql/orgql/ent/member"
+	"github.com/orgql/orgql/ent/organization"
+	"github.com/orgql/orgql/ent/user"
+	"github.com/orgql/orgql/internal/apperr"
+	"github.com/orgql/orgql/internal/auth"
+	"github.com/orgql/orgql/internal/database"
+	"github.com/orgql/orgql/internal/events"
+	"github.com/orgql/orgql/internal/role"
+	"github.com/orgql/orgql/internal/viewer"
+)
+
+// Options configure the service.
+type Options struct {
+	// MaxOwned is how many organizations one user may own; 0 means no limit.
+	MaxOwned int
+}
+
+// Service implements organizations and members.
+type Service struct {
+	db   *database.DB
+	opts Options
+	log  *slog.Logger
+	// committed is called with the events of each committed change (the realtime
+	// feed hooks in here).
+	committed func(ctx context.Context, evs []*ent.Event)
+}
+
+// New returns the service. committed, if not nil, receives the events of every
+// committed change.
+func New(db *database.DB, opts Options, committed func(context.Context, []*ent.Event), log *slog.Logger) *Service {
+	if committed == nil {
+		committed = func(context.Context, []*ent.Event) {}
+	}
+	return &Service{db: db, opts: opts, log: log, committed: committed}
+}
+
+// errNotFound is what a non-member learns about an organization or member.
+var errNotFound = apperr.NotFoundf("no such organization or member")
+
+// change is the state of one membership-changing transaction: the locked
+// organization, the actor's membership, and the events written so far.
+type change struct {
+	tx     *ent.Tx
+	ctx    context.Context // system context: the checks are explicit
+	org    *ent.Organization
+	actor  *ent.Member
+	events []*ent.Event
+}
+
+// inOrg runs fn in a transaction that holds orgID's row lock, with the viewer's
+// membership of that organization. A viewer who is not a member gets NOT_FOUND.
+func (s *Service) inOrg(ctx context.Context, orgID string, fn func(c *change) error) (*change, error) {
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var c *change
+	err = s.db.Tx(ctx, func(tx *ent.Tx) error {
+		c = &change{tx: tx, ctx: viewer.System(ctx)}
+		// The lock comes first: on MySQL every later read of this transaction then
+		// sees what the previous holder of the lock committed.
+		org, err := s.lock(c.ctx, tx, orgID)
+		if err != nil {
+			return err
+		}
+		c.org = org
+		c.actor, err = tx.Member.Query().
+			Where(member.OrganizationID(orgID), member.UserID(v.User.ID)).
+			Only(c.ctx)
+		if ent.IsNotFound(err) {
+			return errNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return fn(c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(c.events) > 0 {
+		s.committed(ctx, c.events)
+	}
+	return c, nil
+}
+
+// lock reads an organization with its row locked until the transaction ends. SQLite
+// has no row locks; there the transaction itself is exclusive (BEGIN IMMEDIATE).
+func (s *Service) lock(ctx context.Context, tx *ent.Tx, orgID string) (*ent.Organization, error) {
+	q := tx.Organization.Query().Where(organization.ID(orgID))
+	if s.db.Dialect == dialect.MySQL {
+		q = q.ForUpdate()
+	}
+	org, err := q.Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, errNotFound
+	}
+	return org, err
+}
+
+// record writes an event of the change, by the actor.
+func (c *change) record(ch events.Change) error {
+	if ch.ActorID == "" && c.actor != nil {
+		ch.ActorID = c.actor.UserID
+	}
+	e, err := events.Record(c.ctx, c.tx, c.org, ch)
+	if err != nil {
+		return err
+	}
+	c.events = append(c.events, e)
+	return nil
+}
+
+// owners counts the organization's owners, inside the locked transaction.
+func (c *change) owners() (int, error) {
+	return c.tx.Member.Query().
+		Where(member.OrganizationID(c.org.ID), member.RoleEQ(role.Owner)).
+		Count(c.ctx)
+}
+
+// target loads a member of the locked organization by ID.
+func (c *change) target(memberID string) (*ent.Member, error) {
+	m, err := c.tx.Member.Query().
+		Where(member.ID(memberID), member.OrganizationID(c.org.ID)).
+		Only(c.ctx)
+	if ent.IsNotFound(err) {
+		return nil, errNotFound
+	}
+	return m, err
+}
+
+// dropActiveOrganization makes the sessions of userID forget org as their active
+// organization: a departed member's next request finds nothing of it.
+func (c *change) dropActiveOrganization(userID string) error {
+	_, err := c.tx.Session.Update().
+		Where(sessionOf(userID, c.org.ID)).
+		ClearActiveOrganizationID().
+		Save(c.ctx)
+	return err
+}
+
+// memberOrgID returns the organization of a member visible to the viewer, so that a
+// mutation addressed by member ID can lock the right organization.
+func (s *Service) memberOrgID(ctx context.Context, memberID string) (string, error) {
+	if _, err := auth.Require(ctx); err != nil {
+		return "", err
+	}
+	m, err := s.db.Client.Member.Query().Where(member.ID(memberID)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return "", errNotFound
+	}
+	if err != nil {
+		return "", err
+	}
+	return m.OrganizationID, nil
+}
+
+// ByID returns an organization the viewer belongs to, or nil.
+func (s *Service) ByID(ctx context.Context, id string) (*ent.Organization, error) {
+	return nilIfNotFound(s.db.Client.Organization.Get(ctx, id))
+}
+
+// BySlug returns the organization with this slug if the viewer belongs to it, or nil
+// (for non-members it does not exist).
+func (s *Service) BySlug(ctx context.Context, slug string) (*ent.Organization, error) {
+	return nilIfNotFound(s.db.Client.Organization.Query().Where(organization.Slug(normalizeSlug(slug))).Only(ctx))
+}
+
+func nilIfNotFound[T any](v *T, err error) (*T, error) {
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return v, err
+}
+
+// lockUser takes the user's row lock (MySQL), so that concurrent creations by one
+// user count owned organizations one after another.
+func (s *Service) lockUser(ctx context.Context, tx *ent.Tx, userID string) error {
+	q := tx.User.Query().Where(user.ID(userID))
+	if s.db.Dialect == dialect.MySQL {
+		q = q.ForUpdate()
+	}
+	_, err := q.Only(ctx)
+	return err
+}
+
+// now is the service clock, in UTC.
+func now() time.Time { return time.Now().UTC() }
+
+// isConstraint reports a unique or foreign-key violation.
+func isConstraint(err error) bool {
+	var ce *ent.ConstraintError
+	return errors.As(err, &ce)
+}
+
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := apperr.As(err); ok {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
