@@ -12,12 +12,14 @@ import (
 
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/ent/emailmessage"
+	"github.com/orgql/orgql/internal/viewer"
 )
 
 // Enqueue writes m to the outbox with client (pass tx.Client() to make the email
 // part of a transaction). It does not send: call Outbox.Notify after the
 // transaction commits so the email leaves without waiting for the next poll.
 func Enqueue(ctx context.Context, client *ent.Client, m Message) error {
+	ctx = viewer.System(ctx)
 	if strings.ContainsAny(m.To, "\r\n") {
 		return fmt.Errorf("mail: invalid recipient %q", m.To)
 	}
@@ -185,6 +187,8 @@ func (o *Outbox) DeliverDue(ctx context.Context) (sent int, err error) {
 // deliverDue is DeliverDue with two contexts: stop ends the pass between
 // messages, work bounds the database calls and sends.
 func (o *Outbox) deliverDue(stop, work context.Context) (sent int, err error) {
+	// The outbox is system work: it reads every message, whoever caused it.
+	work = viewer.System(work)
 	// Only messages due when the pass starts: a message that fails now is due
 	// again later, so the pass cannot spin on it however small the backoff.
 	due := dbTime(o.now())

@@ -17,6 +17,7 @@ import (
 	"github.com/orgql/orgql/ent/emailmessage"
 	"github.com/orgql/orgql/internal/database"
 	"github.com/orgql/orgql/internal/mail/mailtest"
+	"github.com/orgql/orgql/internal/viewer"
 )
 
 // openDB opens a migrated SQLite database in a fresh file.
@@ -30,12 +31,12 @@ func openDB(t *testing.T) (*database.DB, string) {
 // another replica would.
 func openDBAt(t *testing.T, path string) *database.DB {
 	t.Helper()
-	db, err := database.Open(context.Background(), "sqlite:"+path, database.Options{})
+	db, err := database.Open(viewer.System(context.Background()), "sqlite:"+path, database.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
+	if err := db.Migrate(viewer.System(context.Background())); err != nil {
 		t.Fatal(err)
 	}
 	return db
@@ -78,7 +79,7 @@ func (f senderFunc) Send(ctx context.Context, m Message) error { return f(ctx, m
 
 func onlyMessage(t *testing.T, client *ent.Client) *ent.EmailMessage {
 	t.Helper()
-	m, err := client.EmailMessage.Query().Only(context.Background())
+	m, err := client.EmailMessage.Query().Only(viewer.System(context.Background()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func onlyMessage(t *testing.T, client *ent.Client) *ent.EmailMessage {
 
 func deliverDue(t *testing.T, o *Outbox) int {
 	t.Helper()
-	n, err := o.DeliverDue(context.Background())
+	n, err := o.DeliverDue(viewer.System(context.Background()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func deliverDue(t *testing.T, o *Outbox) int {
 }
 
 func TestOutboxDeliversEnqueuedMail(t *testing.T) {
-	ctx := context.Background()
+	ctx := viewer.System(context.Background())
 	db, _ := openDB(t)
 	srv := mailtest.Start(t)
 	o := newTestOutbox(db.Client, mustSender(t, srv.URL()), OutboxOptions{}, nil)
@@ -141,7 +142,7 @@ func TestOutboxDeliversEnqueuedMail(t *testing.T) {
 }
 
 func TestEnqueueIsPartOfTheTransaction(t *testing.T) {
-	ctx := context.Background()
+	ctx := viewer.System(context.Background())
 	db, _ := openDB(t)
 	rollback := errors.New("rollback")
 	err := db.Tx(ctx, func(tx *ent.Tx) error {
@@ -159,7 +160,7 @@ func TestEnqueueIsPartOfTheTransaction(t *testing.T) {
 }
 
 func TestEnqueueValidates(t *testing.T) {
-	ctx := context.Background()
+	ctx := viewer.System(context.Background())
 	db, _ := openDB(t)
 	for _, m := range []Message{
 		{To: "not an address", Subject: "Hi", Text: "Hi"},
@@ -181,7 +182,7 @@ func TestEnqueueValidates(t *testing.T) {
 }
 
 func TestOutboxRetriesWithBackoffUntilTheServerRecovers(t *testing.T) {
-	ctx := context.Background()
+	ctx := viewer.System(context.Background())
 	db, _ := openDB(t)
 	srv := mailtest.Start(t, mailtest.FailFirst(2))
 	clock := &testClock{}
@@ -250,7 +251,7 @@ func TestOutboxRetriesWithBackoffUntilTheServerRecovers(t *testing.T) {
 }
 
 func TestOutboxGivesUpAfterMaxAttempts(t *testing.T) {
-	ctx := context.Background()
+	ctx := viewer.System(context.Background())
 	db, _ := openDB(t)
 	var logs bytes.Buffer
 	var calls int
@@ -303,7 +304,7 @@ func TestOutboxBackoff(t *testing.T) {
 }
 
 func TestOutboxClaimIsExclusive(t *testing.T) {
-	ctx := context.Background()
+	ctx := viewer.System(context.Background())
 	db, path := openDB(t)
 	clock := &testClock{}
 	a := newTestOutbox(db.Client, nil, OutboxOptions{Lease: time.Minute}, clock)
@@ -328,7 +329,7 @@ func TestOutboxClaimIsExclusive(t *testing.T) {
 }
 
 func TestOutboxReplicasDeliverEachMessageOnce(t *testing.T) {
-	ctx := context.Background()
+	ctx := viewer.System(context.Background())
 	db, path := openDB(t)
 	const messages = 40
 	for i := range messages {
@@ -386,7 +387,7 @@ func TestOutboxReplicasDeliverEachMessageOnce(t *testing.T) {
 
 func TestDeliverDueCanceledReleasesTheMessage(t *testing.T) {
 	db, _ := openDB(t)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(viewer.System(context.Background()))
 	sender := senderFunc(func(ctx context.Context, _ Message) error {
 		cancel()
 		<-ctx.Done()
@@ -420,7 +421,7 @@ func TestOutboxRunWakesOnNotifyAndStopsGracefully(t *testing.T) {
 	})
 	// Polling is effectively off: only the first pass and Notify wake Run.
 	o := newTestOutbox(db.Client, sender, OutboxOptions{PollInterval: time.Hour}, nil)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(viewer.System(context.Background()))
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- o.Run(ctx) }()
@@ -469,7 +470,7 @@ func TestOutboxRunWakesOnNotifyAndStopsGracefully(t *testing.T) {
 	if slowCtxErr != nil {
 		t.Error("the in-progress send's context was canceled by shutdown")
 	}
-	n := db.Client.EmailMessage.Query().Where(emailmessage.StatusEQ(emailmessage.StatusSENT)).CountX(context.Background())
+	n := db.Client.EmailMessage.Query().Where(emailmessage.StatusEQ(emailmessage.StatusSENT)).CountX(viewer.System(context.Background()))
 	if n != 2 {
 		t.Errorf("%d messages marked sent, want 2", n)
 	}

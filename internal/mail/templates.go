@@ -180,3 +180,34 @@ type ResetPasswordData struct {
 func ResetPassword(to string, d ResetPasswordData) (Message, error) {
 	return render("reset_password", to, "Reset your password", d)
 }
+
+// InvitationData fills the email that invites an address to an organization.
+type InvitationData struct {
+	OrganizationName string
+	// LogoURL is the absolute URL of the organization's logo; empty shows none.
+	LogoURL     string
+	InviterName string
+	// Role is the role on accepting: ADMIN or MEMBER.
+	Role string
+	// Email is the invited address, which the accepting account must have.
+	Email string
+	// Link is the absolute URL of the accept page; it carries the token.
+	Link      string
+	ExpiresAt time.Time
+}
+
+// RoleLabel is the role as the email says it ("an admin", "a member").
+func (d InvitationData) RoleLabel() string {
+	switch d.Role {
+	case "ADMIN":
+		return "an admin"
+	case "OWNER":
+		return "an owner"
+	}
+	return "a member"
+}
+
+// Invitation renders an invitation email.
+func Invitation(to string, d InvitationData) (Message, error) {
+	return render("invitation", to, d.InviterName+" invited you to join "+d.OrganizationName, d)
+}
