@@ -9,6 +9,7 @@ import (
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/ent/member"
 	"github.com/orgql/orgql/ent/user"
+	"github.com/orgql/orgql/internal/viewer"
 )
 
 // loaders batch the per-object lookups of one operation (dataloadgen): a list of N
@@ -17,7 +18,10 @@ import (
 type loaders struct {
 	memberCount *dataloadgen.Loader[string, int]
 	member      *dataloadgen.Loader[string, *ent.Member]
-	user        *dataloadgen.Loader[string, *ent.User]
+	// eventUser loads the actors and subjects of events past the read policy: the
+	// audit log names people who have since left, and only those allowed to read
+	// the log (or receive the event) get there.
+	eventUser *dataloadgen.Loader[string, *ent.User]
 }
 
 type loadersKey struct{}
@@ -53,8 +57,8 @@ func (r *Resolver) newLoaders() *loaders {
 			list, err := c.Member.Query().Where(member.IDIn(ids...)).All(ctx)
 			return index(list, err, func(m *ent.Member) string { return m.ID }, ids)
 		}, opts...),
-		user: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]*ent.User, error) {
-			list, err := c.User.Query().Where(user.IDIn(ids...)).All(ctx)
+		eventUser: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]*ent.User, error) {
+			list, err := c.User.Query().Where(user.IDIn(ids...)).All(viewer.System(ctx))
 			return index(list, err, func(u *ent.User) string { return u.ID }, ids)
 		}, opts...),
 	}
@@ -78,7 +82,7 @@ func index[T any](list []*T, err error, id func(*T) string, want []string) (map[
 func (l *loaders) clear() {
 	l.memberCount.ClearAll()
 	l.member.ClearAll()
-	l.user.ClearAll()
+	l.eventUser.ClearAll()
 }
 
 // loadersFrom returns the operation's loaders (nil outside an operation).

@@ -187,7 +187,6 @@ func (r *organizationResolver) AuditLog(ctx context.Context, obj *ent.Organizati
 	}
 	return r.DB.Client.Event.Query().
 		Where(event.OrganizationID(obj.ID)).
-		WithActor().
 		Paginate(ctx, after, first, before, last, ent.WithOrganizationEventOrder(&ent.OrganizationEventOrder{
 			Field: ent.EventOrderFieldSequence, Direction: entgql.OrderDirectionDesc,
 		}))
@@ -201,10 +200,7 @@ func (r *organizationEventResolver) Actor(ctx context.Context, obj *ent.Event) (
 	if obj.ActorID == nil {
 		return nil, nil
 	}
-	if u, err := obj.Edges.ActorOrErr(); err == nil || !ent.IsNotLoaded(err) {
-		return u, nil
-	}
-	return r.load(ctx).user.Load(ctx, *obj.ActorID)
+	return r.load(ctx).eventUser.Load(ctx, *obj.ActorID)
 }
 
 func (r *organizationEventResolver) Member(ctx context.Context, obj *ent.Event) (*ent.Member, error) {
@@ -218,7 +214,7 @@ func (r *organizationEventResolver) User(ctx context.Context, obj *ent.Event) (*
 	if obj.SubjectUserID == nil {
 		return nil, nil
 	}
-	return r.load(ctx).user.Load(ctx, *obj.SubjectUserID)
+	return r.load(ctx).eventUser.Load(ctx, *obj.SubjectUserID)
 }
 
 func (r *organizationEventResolver) OldRole(ctx context.Context, obj *ent.Event) (*role.Role, error) {

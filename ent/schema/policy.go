@@ -87,10 +87,25 @@ func visibleMembers() privacy.QueryRule {
 	})
 }
 
-// visibleInvitations: those of organizations the viewer owns or administers.
+// visibleInvitations: those of organizations the viewer owns or administers, and
+// the pending invitations of the viewer's verified email address (the inbox).
 func visibleInvitations() privacy.QueryRule {
-	return filter[*ent.InvitationQuery](func(id string) predicate.Invitation {
-		return predicate.Invitation(inOrgsOf(invitation.FieldOrganizationID, id, role.Owner, role.Admin))
+	return privacy.InvitationQueryRuleFunc(func(ctx context.Context, q *ent.InvitationQuery) error {
+		v := viewer.FromContext(ctx)
+		if v == nil || v.User == nil {
+			q.Where(predicate.Invitation(func(s *entsql.Selector) { s.Where(entsql.False()) }))
+			return privacy.Allow
+		}
+		admin := predicate.Invitation(inOrgsOf(invitation.FieldOrganizationID, v.User.ID, role.Owner, role.Admin))
+		if v.User.EmailVerifiedAt == nil {
+			q.Where(admin)
+			return privacy.Allow
+		}
+		q.Where(invitation.Or(admin, invitation.And(
+			invitation.Email(v.User.Email),
+			invitation.StatusEQ(invitation.StatusPENDING),
+		)))
+		return privacy.Allow
 	})
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/orgql/orgql/internal/auth"
 	"github.com/orgql/orgql/internal/database"
 	"github.com/orgql/orgql/internal/events"
+	"github.com/orgql/orgql/internal/ratelimit"
 	"github.com/orgql/orgql/internal/role"
 	"github.com/orgql/orgql/internal/viewer"
 )
@@ -31,13 +32,28 @@ import (
 type Options struct {
 	// MaxOwned is how many organizations one user may own; 0 means no limit.
 	MaxOwned int
+	// PublicURL is the portal front-end (invitation links); BaseURL is this server
+	// (logo URLs in emails).
+	PublicURL, BaseURL string
+	// InvitationTTL is how long an invitation link works.
+	InvitationTTL time.Duration
+	// MaxPendingInvitations caps an organization's pending invitations; 0: no cap.
+	MaxPendingInvitations int
+	// InvitesPerHour limits how many invitations one user sends (and resends) an
+	// hour; 0: no limit.
+	InvitesPerHour int
+	// ResendCooldown is the least time between two sendings of one invitation.
+	ResendCooldown time.Duration
+	// NotifyMail wakes the mail outbox after a change that queued email commits.
+	NotifyMail func()
 }
 
 // Service implements organizations and members.
 type Service struct {
-	db   *database.DB
-	opts Options
-	log  *slog.Logger
+	db      *database.DB
+	opts    Options
+	log     *slog.Logger
+	invites *ratelimit.Limiter
 	// committed is called with the events of each committed change (the realtime
 	// feed hooks in here).
 	committed func(ctx context.Context, evs []*ent.Event)
@@ -49,7 +65,8 @@ func New(db *database.DB, opts Options, committed func(context.Context, []*ent.E
 	if committed == nil {
 		committed = func(context.Context, []*ent.Event) {}
 	}
-	return &Service{db: db, opts: opts, log: log, committed: committed}
+	return &Service{db: db, opts: opts, log: log, committed: committed,
+		invites: ratelimit.New(opts.InvitesPerHour, time.Hour)}
 }
 
 // errNotFound is what a non-member learns about an organization or member.
@@ -61,8 +78,10 @@ type change struct {
 	tx     *ent.Tx
 	ctx    context.Context // system context: the checks are explicit
 	org    *ent.Organization
-	actor  *ent.Member
+	actor  *ent.Member // nil when the actor need not be a member (accepting an invitation)
 	events []*ent.Event
+	// notifyMail: the change queued email; wake the outbox after commit.
+	notifyMail bool
 }
 
 // inOrg runs fn in a transaction that holds orgID's row lock, with the viewer's
@@ -72,17 +91,8 @@ func (s *Service) inOrg(ctx context.Context, orgID string, fn func(c *change) er
 	if err != nil {
 		return nil, err
 	}
-	var c *change
-	err = s.db.Tx(ctx, func(tx *ent.Tx) error {
-		c = &change{tx: tx, ctx: viewer.System(ctx)}
-		// The lock comes first: on MySQL every later read of this transaction then
-		// sees what the previous holder of the lock committed.
-		org, err := s.lock(c.ctx, tx, orgID)
-		if err != nil {
-			return err
-		}
-		c.org = org
-		c.actor, err = tx.Member.Query().
+	return s.locked(ctx, orgID, func(c *change) error {
+		actor, err := c.tx.Member.Query().
 			Where(member.OrganizationID(orgID), member.UserID(v.User.ID)).
 			Only(c.ctx)
 		if ent.IsNotFound(err) {
@@ -91,6 +101,24 @@ func (s *Service) inOrg(ctx context.Context, orgID string, fn func(c *change) er
 		if err != nil {
 			return err
 		}
+		c.actor = actor
+		return fn(c)
+	})
+}
+
+// locked runs fn in a transaction that holds orgID's row lock, and hands the events
+// fn recorded to the committed hook once the transaction commits.
+func (s *Service) locked(ctx context.Context, orgID string, fn func(c *change) error) (*change, error) {
+	var c *change
+	err := s.db.Tx(ctx, func(tx *ent.Tx) error {
+		c = &change{tx: tx, ctx: viewer.System(ctx)}
+		// The lock comes first: on MySQL every later read of this transaction then
+		// sees what the previous holder of the lock committed.
+		org, err := s.lock(c.ctx, tx, orgID)
+		if err != nil {
+			return err
+		}
+		c.org = org
 		return fn(c)
 	})
 	if err != nil {
@@ -98,6 +126,9 @@ func (s *Service) inOrg(ctx context.Context, orgID string, fn func(c *change) er
 	}
 	if len(c.events) > 0 {
 		s.committed(ctx, c.events)
+	}
+	if c.notifyMail && s.opts.NotifyMail != nil {
+		s.opts.NotifyMail()
 	}
 	return c, nil
 }
@@ -116,7 +147,7 @@ func (s *Service) lock(ctx context.Context, tx *ent.Tx, orgID string) (*ent.Orga
 	return org, err
 }
 
-// record writes an event of the change, by the actor.
+// record writes an event of the change, by the actor unless ch names another.
 func (c *change) record(ch events.Change) error {
 	if ch.ActorID == "" && c.actor != nil {
 		ch.ActorID = c.actor.UserID

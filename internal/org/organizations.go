@@ -3,6 +3,7 @@ package org
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/ent/member"
@@ -251,6 +252,15 @@ func (s *Service) storeLogo(c *change, img *logo.Image) error {
 	return c.tx.OrganizationLogo.UpdateOne(existing).
 		SetContentType(img.ContentType).SetData(img.Data).SetSha256(img.SHA256).
 		SetWidth(img.Width).SetHeight(img.Height).SetCreatedAt(now()).Exec(c.ctx)
+}
+
+// LogoURL is where an organization's logo is served: its content hash is part of
+// the path, so the URL changes with the logo and can be cached forever.
+func LogoURL(baseURL, orgID, hash string) string {
+	if len(hash) > 16 {
+		hash = hash[:16]
+	}
+	return strings.TrimSuffix(baseURL, "/") + "/logos/" + orgID + "/" + hash
 }
 
 // Logo returns the current logo of an organization if its hash starts with
