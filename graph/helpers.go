@@ -2,23 +2,35 @@ package graph
 
 import (
 	"context"
-	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/orgql/orgql/internal/org"
 	"github.com/orgql/orgql/internal/role"
 )
 
-// selects reports whether the current field's selection includes a field by name
-// (such as a connection's totalCount, which costs a query).
-func selects(ctx context.Context, name string) bool {
-	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
-		if f.Name == name {
-			return true
+// selected reports whether the current field's selection reaches a field by a path
+// of names, e.g. ("edges", "node", "memberCount"): work a field needs (a count, a
+// loader priming) is done only when a query asks for it.
+func selected(ctx context.Context, path ...string) bool {
+	oc := graphql.GetOperationContext(ctx)
+	sels := graphql.GetFieldContext(ctx).Field.Selections
+	for _, name := range path {
+		var next ast.SelectionSet
+		found := false
+		for _, f := range graphql.CollectFields(oc, sels, nil) {
+			if f.Name == name {
+				found = true
+				next = append(next, f.Selections...)
+			}
 		}
+		if !found {
+			return false
+		}
+		sels = next
 	}
-	return false
+	return true
 }
 
 // defaultFirst checks page arguments for an entgql connection and fills in the
@@ -42,11 +54,5 @@ func optionalRole(s *string) *role.Role {
 	return &r
 }
 
-// logoURL is where an organization's logo is served: its content hash is part of
-// the path, so the URL changes with the logo and can be cached forever.
-func (r *Resolver) logoURL(orgID, hash string) string {
-	if len(hash) > 16 {
-		hash = hash[:16]
-	}
-	return strings.TrimSuffix(r.BaseURL, "/") + "/logos/" + orgID + "/" + hash
-}
+// logoURL is where an organization's logo is served.
+func (r *Resolver) logoURL(orgID, hash string) string { return org.LogoURL(r.BaseURL, orgID, hash) }

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/vikstrous/dataloadgen"
@@ -9,6 +10,7 @@ import (
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/ent/member"
 	"github.com/orgql/orgql/ent/user"
+	"github.com/orgql/orgql/internal/role"
 	"github.com/orgql/orgql/internal/viewer"
 )
 
@@ -17,6 +19,7 @@ import (
 // with the viewer's context, so the read policies apply.
 type loaders struct {
 	memberCount *dataloadgen.Loader[string, int]
+	ownerCount  *dataloadgen.Loader[string, int]
 	member      *dataloadgen.Loader[string, *ent.Member]
 	// eventUser loads the actors and subjects of events past the read policy: the
 	// audit log names people who have since left, and only those allowed to read
@@ -26,35 +29,27 @@ type loaders struct {
 
 type loadersKey struct{}
 
-// batchWait is how long a loader waits for sibling lookups: gqlgen starts a list's
-// field resolvers together, so they arrive within microseconds.
-const batchWait = 500 * time.Microsecond
+// batchWait is how long a loader waits for sibling lookups. Lists prime their
+// loaders with the whole page up front (see prime), so batching never depends on
+// this timing; it only gathers lookups from unrelated places of a response.
+const batchWait = time.Millisecond
 
 func (r *Resolver) newLoaders() *loaders {
 	c := r.DB.Client
 	opts := []dataloadgen.Option{dataloadgen.WithWait(batchWait), dataloadgen.WithBatchCapacity(100)}
 	return &loaders{
 		memberCount: dataloadgen.NewMappedLoader(func(ctx context.Context, orgIDs []string) (map[string]int, error) {
-			var rows []struct {
-				OrganizationID string `json:"organization_id"`
-				Count          int    `json:"count"`
-			}
-			err := c.Member.Query().
-				Where(member.OrganizationIDIn(orgIDs...)).
-				GroupBy(member.FieldOrganizationID).
-				Aggregate(ent.Count()).
-				Scan(ctx, &rows)
-			out := make(map[string]int, len(orgIDs))
-			for _, id := range orgIDs {
-				out[id] = 0
-			}
-			for _, row := range rows {
-				out[row.OrganizationID] = row.Count
-			}
-			return out, err
+			return countMembers(ctx, c.Member.Query().Where(member.OrganizationIDIn(orgIDs...)), orgIDs)
+		}, opts...),
+		// Owner counts decide viewerCan.leave and the member capability fields; they
+		// read past the read policy (a count reveals no row) for the viewer's own
+		// organizations only, as callers pass those.
+		ownerCount: dataloadgen.NewMappedLoader(func(ctx context.Context, orgIDs []string) (map[string]int, error) {
+			return countMembers(viewer.System(ctx), c.Member.Query().Where(
+				member.OrganizationIDIn(orgIDs...), member.RoleEQ(role.Owner)), orgIDs)
 		}, opts...),
 		member: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]*ent.Member, error) {
-			list, err := c.Member.Query().Where(member.IDIn(ids...)).All(ctx)
+			list, err := c.Member.Query().Where(member.IDIn(ids...)).WithUser().All(ctx)
 			return index(list, err, func(m *ent.Member) string { return m.ID }, ids)
 		}, opts...),
 		eventUser: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]*ent.User, error) {
@@ -62,6 +57,23 @@ func (r *Resolver) newLoaders() *loaders {
 			return index(list, err, func(u *ent.User) string { return u.ID }, ids)
 		}, opts...),
 	}
+}
+
+// countMembers counts the members q selects per organization.
+func countMembers(ctx context.Context, q *ent.MemberQuery, orgIDs []string) (map[string]int, error) {
+	var rows []struct {
+		OrganizationID string `json:"organization_id"`
+		Count          int    `json:"count"`
+	}
+	err := q.GroupBy(member.FieldOrganizationID).Aggregate(ent.Count()).Scan(ctx, &rows)
+	out := make(map[string]int, len(orgIDs))
+	for _, id := range orgIDs {
+		out[id] = 0
+	}
+	for _, row := range rows {
+		out[row.OrganizationID] = row.Count
+	}
+	return out, err
 }
 
 // index maps loaded rows by ID; IDs not found (or not visible) map to nil.
@@ -81,6 +93,7 @@ func index[T any](list []*T, err error, id func(*T) string, want []string) (map[
 
 func (l *loaders) clear() {
 	l.memberCount.ClearAll()
+	l.ownerCount.ClearAll()
 	l.member.ClearAll()
 	l.eventUser.ClearAll()
 }
@@ -97,4 +110,71 @@ func (r *Resolver) load(ctx context.Context) *loaders {
 		return l
 	}
 	return r.newLoaders()
+}
+
+// prime loads keys into a loader with one batched query, when the query selects
+// the field the loader serves, so that a page's per-item lookups then hit the cache.
+func prime[V any](ctx context.Context, l *dataloadgen.Loader[string, V], keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	_, err := l.LoadAll(ctx, keys)
+	return err
+}
+
+// primeOrganizations prepares the per-organization lookups of a page of
+// organizations that the query selects.
+func (r *Resolver) primeOrganizations(ctx context.Context, edges []*ent.OrganizationEdge) error {
+	ids := make([]string, 0, len(edges))
+	for _, e := range edges {
+		ids = append(ids, e.Node.ID)
+	}
+	l := r.load(ctx)
+	if selected(ctx, "edges", "node", "memberCount") {
+		if err := prime(ctx, l.memberCount, ids); err != nil {
+			return err
+		}
+	}
+	if selected(ctx, "edges", "node", "viewerCan") {
+		// Only an owner's viewerCan.leave needs the owner count.
+		var owned []string
+		for _, id := range ids {
+			rl, ok, err := r.viewerRole(ctx, id)
+			if err != nil {
+				return err
+			}
+			if ok && rl == role.Owner {
+				owned = append(owned, id)
+			}
+		}
+		return prime(ctx, l.ownerCount, owned)
+	}
+	return nil
+}
+
+// primeEvents prepares the per-event lookups of a page of events that the query
+// selects.
+func (r *Resolver) primeEvents(ctx context.Context, edges []*ent.OrganizationEventEdge) error {
+	var users, members []string
+	for _, e := range edges {
+		if e.Node.ActorID != nil {
+			users = append(users, *e.Node.ActorID)
+		}
+		if e.Node.SubjectUserID != nil {
+			users = append(users, *e.Node.SubjectUserID)
+		}
+		if e.Node.MemberID != nil {
+			members = append(members, *e.Node.MemberID)
+		}
+	}
+	l := r.load(ctx)
+	if selected(ctx, "edges", "node", "actor") || selected(ctx, "edges", "node", "user") {
+		if err := prime(ctx, l.eventUser, slices.Compact(slices.Sorted(slices.Values(users)))); err != nil {
+			return err
+		}
+	}
+	if selected(ctx, "edges", "node", "member") {
+		return prime(ctx, l.member, slices.Compact(slices.Sorted(slices.Values(members))))
+	}
+	return nil
 }

@@ -165,7 +165,7 @@ func (r *organizationResolver) MemberCount(ctx context.Context, obj *ent.Organiz
 func (r *organizationResolver) Members(ctx context.Context, obj *ent.Organization, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string], orderBy *org.MemberOrder, filter *org.MemberFilter) (*ent.MemberConnection, error) {
 	q := org.MemberQuery{
 		Page:      org.PageArgs{First: first, After: after, Last: last, Before: before},
-		WantTotal: selects(ctx, "totalCount"),
+		WantTotal: selected(ctx, "totalCount"),
 	}
 	if orderBy != nil {
 		q.Field, q.Direction = orderBy.Field, orderBy.Direction
@@ -185,11 +185,15 @@ func (r *organizationResolver) AuditLog(ctx context.Context, obj *ent.Organizati
 	if err != nil {
 		return nil, err
 	}
-	return r.DB.Client.Event.Query().
+	conn, err := r.DB.Client.Event.Query().
 		Where(event.OrganizationID(obj.ID)).
 		Paginate(ctx, after, first, before, last, ent.WithOrganizationEventOrder(&ent.OrganizationEventOrder{
 			Field: ent.EventOrderFieldSequence, Direction: entgql.OrderDirectionDesc,
 		}))
+	if err != nil {
+		return nil, err
+	}
+	return conn, r.primeEvents(ctx, conn.Edges)
 }
 
 func (r *organizationEventResolver) Type(ctx context.Context, obj *ent.Event) (model.OrganizationEventType, error) {
@@ -256,9 +260,13 @@ func (r *userResolver) Organizations(ctx context.Context, obj *ent.User, first *
 	if orderBy == nil {
 		orderBy = &ent.OrganizationOrder{Field: ent.OrganizationOrderFieldName, Direction: entgql.OrderDirectionAsc}
 	}
-	return r.DB.Client.Organization.Query().
+	conn, err := r.DB.Client.Organization.Query().
 		Where(organization.HasMembersWith(member.UserID(obj.ID))).
 		Paginate(ctx, after, first, before, last, ent.WithOrganizationOrder(orderBy))
+	if err != nil {
+		return nil, err
+	}
+	return conn, r.primeOrganizations(ctx, conn.Edges)
 }
 
 func (r *userResolver) ActiveOrganization(ctx context.Context, obj *ent.User) (*ent.Organization, error) {

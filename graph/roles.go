@@ -27,7 +27,6 @@ type roles struct {
 	mu     sync.Mutex
 	loaded bool
 	byOrg  map[string]role.Role
-	owners map[string]int
 }
 
 type rolesKey struct{}
@@ -53,7 +52,7 @@ func forgetAfterMutation(ctx context.Context, next graphql.Resolver) (any, error
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Object == "Mutation" {
 		r := rolesFrom(ctx)
 		r.mu.Lock()
-		r.loaded, r.byOrg, r.owners = false, nil, nil
+		r.loaded, r.byOrg = false, nil
 		r.mu.Unlock()
 		if l := loadersFrom(ctx); l != nil {
 			l.clear()
@@ -92,23 +91,7 @@ func (r *Resolver) viewerRole(ctx context.Context, orgID string) (role.Role, boo
 
 // ownerCount returns how many owners orgID has.
 func (r *Resolver) ownerCount(ctx context.Context, orgID string) (int, error) {
-	c := rolesFrom(ctx)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if n, ok := c.owners[orgID]; ok {
-		return n, nil
-	}
-	n, err := r.DB.Client.Member.Query().
-		Where(member.OrganizationID(orgID), member.RoleEQ(role.Owner)).
-		Count(viewer.System(ctx))
-	if err != nil {
-		return 0, err
-	}
-	if c.owners == nil {
-		c.owners = map[string]int{}
-	}
-	c.owners[orgID] = n
-	return n, nil
+	return r.load(ctx).ownerCount.Load(ctx, orgID)
 }
 
 // target describes m for the role matrix, as seen by the viewer.

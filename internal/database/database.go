@@ -5,6 +5,7 @@ package database
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -17,7 +18,7 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/go-sql-driver/mysql"
-	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+	"modernc.org/sqlite" // the pure-Go "sqlite" driver
 
 	"github.com/orgql/orgql/ent"
 	_ "github.com/orgql/orgql/ent/runtime" // registers schema defaults, hooks and policies
@@ -82,7 +83,25 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// unicodeLower replaces SQLite's LOWER, which folds ASCII letters only, so that
+// case-insensitive search and ordering treat "Émile" like "émile" as MySQL does.
+// ent's case-insensitive predicates on SQLite are LOWER(column) LIKE lowered-text.
+var unicodeLower = sync.OnceValue(func() error {
+	return sqlite.RegisterDeterministicScalarFunction("lower", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case string:
+			return strings.ToLower(v), nil
+		case []byte:
+			return []byte(strings.ToLower(string(v))), nil
+		}
+		return args[0], nil
+	})
+})
+
 func openSQLite(rawURL string) (*DB, error) {
+	if err := unicodeLower(); err != nil {
+		return nil, fmt.Errorf("registering lower(): %w", err)
+	}
 	path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "file:")
 	path = strings.TrimPrefix(path, "//")
 	if i := strings.IndexByte(path, '?'); i >= 0 {

@@ -188,6 +188,7 @@ func GraphQLGuard(maxBody, maxUpload int64, next http.Handler) http.Handler {
 				"use POST (or GET for queries)")
 			return
 		}
+		limit := maxBody
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		switch {
 		case err == nil && mt == "application/json":
@@ -197,23 +198,23 @@ func GraphQLGuard(maxBody, maxUpload int64, next http.Handler) http.Handler {
 					"multipart requests must carry the header GraphQL-Require-Preflight: 1")
 				return
 			}
-			maxBody = maxUpload
+			limit = maxUpload
 		default:
 			WriteError(w, http.StatusUnsupportedMediaType, apperr.BadRequest, apperr.ReasonUnsupportedType,
 				"send the request as Content-Type: application/json")
 			return
 		}
-		if r.ContentLength > maxBody {
+		if r.ContentLength > limit {
 			WriteError(w, http.StatusRequestEntityTooLarge, apperr.BadRequest, apperr.ReasonBodyTooLarge,
-				"the request body is larger than "+strconv.FormatInt(maxBody, 10)+" bytes")
+				"the request body is larger than "+strconv.FormatInt(limit, 10)+" bytes")
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
 				WriteError(w, http.StatusRequestEntityTooLarge, apperr.BadRequest, apperr.ReasonBodyTooLarge,
-					"the request body is larger than "+strconv.FormatInt(maxBody, 10)+" bytes")
+					"the request body is larger than "+strconv.FormatInt(limit, 10)+" bytes")
 				return
 			}
 			WriteError(w, http.StatusBadRequest, apperr.BadRequest, "", "could not read the request body")

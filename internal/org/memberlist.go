@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -153,6 +154,15 @@ func (s *Service) Members(ctx context.Context, org *ent.Organization, mq MemberQ
 		}
 	}
 	if limit == 0 {
+		// An empty page still says whether there is anything to page to.
+		more := conn.TotalCount > 0
+		if !mq.WantTotal {
+			if more, err = base.Clone().Exist(ctx); err != nil {
+				return nil, err
+			}
+		}
+		conn.PageInfo.HasNextPage = more && !backward
+		conn.PageInfo.HasPreviousPage = more && backward
 		return conn, nil
 	}
 
@@ -161,9 +171,9 @@ func (s *Service) Members(ctx context.Context, org *ent.Organization, mq MemberQ
 	if backward {
 		desc = !desc
 	}
-	cursor := mq.Page.After
+	cursor, cursorField := mq.Page.After, "after"
 	if backward {
-		cursor = mq.Page.Before
+		cursor, cursorField = mq.Page.Before, "before"
 	}
 	var cursorErr error
 	q := base.Clone().WithUser().Limit(limit + 1).Modify(func(sel *sql.Selector) {
@@ -176,12 +186,14 @@ func (s *Service) Members(ctx context.Context, org *ent.Organization, mq MemberQ
 			dir, cmp = "DESC", "<"
 		}
 		if cursor != nil {
-			v, err := mq.Field.cursorArg(cursor.Value)
+			v, err := mq.Field.cursorArg(cursorField, cursor.Value)
 			if err != nil {
 				cursorErr = err
 				return
 			}
-			sel.Where(sql.ExprP(fmt.Sprintf("(%[1]s %[2]s ?) OR (%[1]s = ? AND %[3]s %[2]s ?)", key, cmp, id), v, v, cursor.ID))
+			// Parenthesized as a whole: the cursor narrows the organization, filter
+			// and read policy conditions, it must never stand beside them.
+			sel.Where(sql.ExprP(fmt.Sprintf("((%[1]s %[2]s ?) OR (%[1]s = ? AND %[3]s %[2]s ?))", key, cmp, id), v, v, cursor.ID))
 		}
 		sel.OrderExpr(sql.Expr(fmt.Sprintf("%s %s, %s %s", sortKeyAlias, dir, id, dir)))
 	})
@@ -210,7 +222,8 @@ func (s *Service) Members(ctx context.Context, org *ent.Organization, mq MemberQ
 		if err != nil {
 			return nil, err
 		}
-		conn.Edges = append(conn.Edges, &ent.MemberEdge{Node: m, Cursor: ent.Cursor{ID: m.ID, Value: v}})
+		// The cursor records its order field, so it cannot be used with another.
+		conn.Edges = append(conn.Edges, &ent.MemberEdge{Node: m, Cursor: ent.Cursor{ID: m.ID, Value: []any{string(mq.field()), v}}})
 	}
 	if n := len(conn.Edges); n > 0 {
 		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
@@ -219,10 +232,26 @@ func (s *Service) Members(ctx context.Context, org *ent.Organization, mq MemberQ
 	return conn, nil
 }
 
+// field is the order field, JOINED_AT by default.
+func (mq MemberQuery) field() MemberOrderField {
+	if mq.Field == "" {
+		return OrderJoinedAt
+	}
+	return mq.Field
+}
+
 // cursorArg turns a decoded cursor value back into a query argument of the right
 // type; a cursor from another order or a tampered one is refused.
-func (f MemberOrderField) cursorArg(v any) (any, error) {
-	bad := apperr.Input("after", "INVALID_CURSOR", "the cursor does not belong to this list and order")
+func (f MemberOrderField) cursorArg(field string, raw any) (any, error) {
+	bad := apperr.Input(field, "INVALID_CURSOR", "the cursor does not belong to this list and order")
+	if f == "" {
+		f = OrderJoinedAt
+	}
+	pair, ok := raw.([]any)
+	if !ok || len(pair) != 2 || pair[0] != string(f) {
+		return nil, bad
+	}
+	v := pair[1]
 	switch f {
 	case OrderJoinedAt, "":
 		t, ok := v.(time.Time)
@@ -231,13 +260,13 @@ func (f MemberOrderField) cursorArg(v any) (any, error) {
 		}
 		return t.UTC(), nil
 	case OrderRole:
-		switch n := v.(type) {
-		case int64:
-			return n, nil
-		case int8:
-			return int64(n), nil
-		case uint8:
-			return int64(n), nil
+		// msgpack returns the smallest integer type that holds the value.
+		rv := reflect.ValueOf(v)
+		switch {
+		case rv.CanInt():
+			return rv.Int(), nil
+		case rv.CanUint():
+			return int64(rv.Uint()), nil
 		}
 		return nil, bad
 	}
