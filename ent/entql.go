@@ -128,6 +128,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			organization.FieldCreatedAt:     {Type: field.TypeTime, Column: organization.FieldCreatedAt},
 			organization.FieldUpdatedAt:     {Type: field.TypeTime, Column: organization.FieldUpdatedAt},
 			organization.FieldName:          {Type: field.TypeString, Column: organization.FieldName},
+			organization.FieldNameKey:       {Type: field.TypeString, Column: organization.FieldNameKey},
 			organization.FieldSlug:          {Type: field.TypeString, Column: organization.FieldSlug},
 			organization.FieldLogoHash:      {Type: field.TypeString, Column: organization.FieldLogoHash},
 			organization.FieldEventSequence: {Type: field.TypeInt64, Column: organization.FieldEventSequence},
@@ -917,6 +918,11 @@ func (f *OrganizationFilter) WhereUpdatedAt(p entql.TimeP) {
 // WhereName applies the entql string predicate on the name field.
 func (f *OrganizationFilter) WhereName(p entql.StringP) {
 	f.Where(p.Field(organization.FieldName))
+}
+
+// WhereNameKey applies the entql string predicate on the name_key field.
+func (f *OrganizationFilter) WhereNameKey(p entql.StringP) {
+	f.Where(p.Field(organization.FieldNameKey))
 }
 
 // WhereSlug applies the entql string predicate on the slug field.

@@ -872,17 +872,17 @@ var (
 			}
 		},
 	}
-	// OrganizationOrderFieldName orders Organization by name.
-	OrganizationOrderFieldName = &OrganizationOrderField{
+	// OrganizationOrderFieldNameKey orders Organization by name_key.
+	OrganizationOrderFieldNameKey = &OrganizationOrderField{
 		Value: func(_m *Organization) (ent.Value, error) {
-			return _m.Name, nil
+			return _m.NameKey, nil
 		},
-		column: organization.FieldName,
-		toTerm: organization.ByName,
+		column: organization.FieldNameKey,
+		toTerm: organization.ByNameKey,
 		toCursor: func(_m *Organization) Cursor {
 			return Cursor{
 				ID:    _m.ID,
-				Value: _m.Name,
+				Value: _m.NameKey,
 			}
 		},
 	}
@@ -908,7 +908,7 @@ func (f OrganizationOrderField) String() string {
 	switch f.column {
 	case OrganizationOrderFieldCreatedAt.column:
 		str = "CREATED_AT"
-	case OrganizationOrderFieldName.column:
+	case OrganizationOrderFieldNameKey.column:
 		str = "NAME"
 	case OrganizationOrderFieldSlug.column:
 		str = "SLUG"
@@ -931,7 +931,7 @@ func (f *OrganizationOrderField) UnmarshalGQL(v interface{}) error {
 	case "CREATED_AT":
 		*f = *OrganizationOrderFieldCreatedAt
 	case "NAME":
-		*f = *OrganizationOrderFieldName
+		*f = *OrganizationOrderFieldNameKey
 	case "SLUG":
 		*f = *OrganizationOrderFieldSlug
 	default:

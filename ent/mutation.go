@@ -3872,6 +3872,7 @@ type OrganizationMutation struct {
 	created_at             *time.Time
 	updated_at             *time.Time
 	name                   *string
+	name_key               *string
 	slug                   *string
 	logo_hash              *string
 	event_sequence         *int64
@@ -4103,6 +4104,42 @@ func (m *OrganizationMutation) OldName(ctx context.Context) (v string, err error
 // ResetName resets all changes to the "name" field.
 func (m *OrganizationMutation) ResetName() {
 	m.name = nil
+}
+
+// SetNameKey sets the "name_key" field.
+func (m *OrganizationMutation) SetNameKey(s string) {
+	m.name_key = &s
+}
+
+// NameKey returns the value of the "name_key" field in the mutation.
+func (m *OrganizationMutation) NameKey() (r string, exists bool) {
+	v := m.name_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNameKey returns the old "name_key" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldNameKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNameKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNameKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNameKey: %w", err)
+	}
+	return oldValue.NameKey, nil
+}
+
+// ResetNameKey resets all changes to the "name_key" field.
+func (m *OrganizationMutation) ResetNameKey() {
+	m.name_key = nil
 }
 
 // SetSlug sets the "slug" field.
@@ -4481,7 +4518,7 @@ func (m *OrganizationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrganizationMutation) Fields() []string {
-	fields := make([]string, 0, 6)
+	fields := make([]string, 0, 7)
 	if m.created_at != nil {
 		fields = append(fields, organization.FieldCreatedAt)
 	}
@@ -4490,6 +4527,9 @@ func (m *OrganizationMutation) Fields() []string {
 	}
 	if m.name != nil {
 		fields = append(fields, organization.FieldName)
+	}
+	if m.name_key != nil {
+		fields = append(fields, organization.FieldNameKey)
 	}
 	if m.slug != nil {
 		fields = append(fields, organization.FieldSlug)
@@ -4514,6 +4554,8 @@ func (m *OrganizationMutation) Field(name string) (ent.Value, bool) {
 		return m.UpdatedAt()
 	case organization.FieldName:
 		return m.Name()
+	case organization.FieldNameKey:
+		return m.NameKey()
 	case organization.FieldSlug:
 		return m.Slug()
 	case organization.FieldLogoHash:
@@ -4535,6 +4577,8 @@ func (m *OrganizationMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldUpdatedAt(ctx)
 	case organization.FieldName:
 		return m.OldName(ctx)
+	case organization.FieldNameKey:
+		return m.OldNameKey(ctx)
 	case organization.FieldSlug:
 		return m.OldSlug(ctx)
 	case organization.FieldLogoHash:
@@ -4570,6 +4614,13 @@ func (m *OrganizationMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetName(v)
+		return nil
+	case organization.FieldNameKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNameKey(v)
 		return nil
 	case organization.FieldSlug:
 		v, ok := value.(string)
@@ -4673,6 +4724,9 @@ func (m *OrganizationMutation) ResetField(name string) error {
 		return nil
 	case organization.FieldName:
 		m.ResetName()
+		return nil
+	case organization.FieldNameKey:
+		m.ResetNameKey()
 		return nil
 	case organization.FieldSlug:
 		m.ResetSlug()

@@ -25,6 +25,8 @@ type Organization struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// The organization's display name, 1 to 100 characters.
 	Name string `json:"name,omitempty"`
+	// NameKey holds the value of the "name_key" field.
+	NameKey string `json:"name_key,omitempty"`
 	// URL-safe unique name: 3 to 48 lower-case letters, digits and single hyphens. Never changes.
 	Slug string `json:"slug,omitempty"`
 	// LogoHash holds the value of the "logo_hash" field.
@@ -101,7 +103,7 @@ func (*Organization) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case organization.FieldEventSequence:
 			values[i] = new(sql.NullInt64)
-		case organization.FieldID, organization.FieldName, organization.FieldSlug, organization.FieldLogoHash:
+		case organization.FieldID, organization.FieldName, organization.FieldNameKey, organization.FieldSlug, organization.FieldLogoHash:
 			values[i] = new(sql.NullString)
 		case organization.FieldCreatedAt, organization.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -143,6 +145,12 @@ func (_m *Organization) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field name", values[i])
 			} else if value.Valid {
 				_m.Name = value.String
+			}
+		case organization.FieldNameKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field name_key", values[i])
+			} else if value.Valid {
+				_m.NameKey = value.String
 			}
 		case organization.FieldSlug:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -227,6 +235,9 @@ func (_m *Organization) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("name=")
 	builder.WriteString(_m.Name)
+	builder.WriteString(", ")
+	builder.WriteString("name_key=")
+	builder.WriteString(_m.NameKey)
 	builder.WriteString(", ")
 	builder.WriteString("slug=")
 	builder.WriteString(_m.Slug)

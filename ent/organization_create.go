@@ -61,6 +61,20 @@ func (_c *OrganizationCreate) SetName(v string) *OrganizationCreate {
 	return _c
 }
 
+// SetNameKey sets the "name_key" field.
+func (_c *OrganizationCreate) SetNameKey(v string) *OrganizationCreate {
+	_c.mutation.SetNameKey(v)
+	return _c
+}
+
+// SetNillableNameKey sets the "name_key" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableNameKey(v *string) *OrganizationCreate {
+	if v != nil {
+		_c.SetNameKey(*v)
+	}
+	return _c
+}
+
 // SetSlug sets the "slug" field.
 func (_c *OrganizationCreate) SetSlug(v string) *OrganizationCreate {
 	_c.mutation.SetSlug(v)
@@ -224,6 +238,10 @@ func (_c *OrganizationCreate) defaults() error {
 		v := organization.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.NameKey(); !ok {
+		v := organization.DefaultNameKey
+		_c.mutation.SetNameKey(v)
+	}
 	if _, ok := _c.mutation.EventSequence(); !ok {
 		v := organization.DefaultEventSequence
 		_c.mutation.SetEventSequence(v)
@@ -252,6 +270,14 @@ func (_c *OrganizationCreate) check() error {
 	if v, ok := _c.mutation.Name(); ok {
 		if err := organization.NameValidator(v); err != nil {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Organization.name": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.NameKey(); !ok {
+		return &ValidationError{Name: "name_key", err: errors.New(`ent: missing required field "Organization.name_key"`)}
+	}
+	if v, ok := _c.mutation.NameKey(); ok {
+		if err := organization.NameKeyValidator(v); err != nil {
+			return &ValidationError{Name: "name_key", err: fmt.Errorf(`ent: validator failed for field "Organization.name_key": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.Slug(); !ok {
@@ -327,6 +353,10 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.Name(); ok {
 		_spec.SetField(organization.FieldName, field.TypeString, value)
 		_node.Name = value
+	}
+	if value, ok := _c.mutation.NameKey(); ok {
+		_spec.SetField(organization.FieldNameKey, field.TypeString, value)
+		_node.NameKey = value
 	}
 	if value, ok := _c.mutation.Slug(); ok {
 		_spec.SetField(organization.FieldSlug, field.TypeString, value)
@@ -480,6 +510,18 @@ func (u *OrganizationUpsert) UpdateName() *OrganizationUpsert {
 	return u
 }
 
+// SetNameKey sets the "name_key" field.
+func (u *OrganizationUpsert) SetNameKey(v string) *OrganizationUpsert {
+	u.Set(organization.FieldNameKey, v)
+	return u
+}
+
+// UpdateNameKey sets the "name_key" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateNameKey() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldNameKey)
+	return u
+}
+
 // SetLogoHash sets the "logo_hash" field.
 func (u *OrganizationUpsert) SetLogoHash(v string) *OrganizationUpsert {
 	u.Set(organization.FieldLogoHash, v)
@@ -595,6 +637,20 @@ func (u *OrganizationUpsertOne) SetName(v string) *OrganizationUpsertOne {
 func (u *OrganizationUpsertOne) UpdateName() *OrganizationUpsertOne {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdateName()
+	})
+}
+
+// SetNameKey sets the "name_key" field.
+func (u *OrganizationUpsertOne) SetNameKey(v string) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetNameKey(v)
+	})
+}
+
+// UpdateNameKey sets the "name_key" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateNameKey() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateNameKey()
 	})
 }
 
@@ -886,6 +942,20 @@ func (u *OrganizationUpsertBulk) SetName(v string) *OrganizationUpsertBulk {
 func (u *OrganizationUpsertBulk) UpdateName() *OrganizationUpsertBulk {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdateName()
+	})
+}
+
+// SetNameKey sets the "name_key" field.
+func (u *OrganizationUpsertBulk) SetNameKey(v string) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetNameKey(v)
+	})
+}
+
+// UpdateNameKey sets the "name_key" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateNameKey() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateNameKey()
 	})
 }
 

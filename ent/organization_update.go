@@ -53,6 +53,20 @@ func (_u *OrganizationUpdate) SetNillableName(v *string) *OrganizationUpdate {
 	return _u
 }
 
+// SetNameKey sets the "name_key" field.
+func (_u *OrganizationUpdate) SetNameKey(v string) *OrganizationUpdate {
+	_u.mutation.SetNameKey(v)
+	return _u
+}
+
+// SetNillableNameKey sets the "name_key" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillableNameKey(v *string) *OrganizationUpdate {
+	if v != nil {
+		_u.SetNameKey(*v)
+	}
+	return _u
+}
+
 // SetLogoHash sets the "logo_hash" field.
 func (_u *OrganizationUpdate) SetLogoHash(v string) *OrganizationUpdate {
 	_u.mutation.SetLogoHash(v)
@@ -281,6 +295,11 @@ func (_u *OrganizationUpdate) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Organization.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.NameKey(); ok {
+		if err := organization.NameKeyValidator(v); err != nil {
+			return &ValidationError{Name: "name_key", err: fmt.Errorf(`ent: validator failed for field "Organization.name_key": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.LogoHash(); ok {
 		if err := organization.LogoHashValidator(v); err != nil {
 			return &ValidationError{Name: "logo_hash", err: fmt.Errorf(`ent: validator failed for field "Organization.logo_hash": %w`, err)}
@@ -317,6 +336,9 @@ func (_u *OrganizationUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.Name(); ok {
 		_spec.SetField(organization.FieldName, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.NameKey(); ok {
+		_spec.SetField(organization.FieldNameKey, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.LogoHash(); ok {
 		_spec.SetField(organization.FieldLogoHash, field.TypeString, value)
@@ -532,6 +554,20 @@ func (_u *OrganizationUpdateOne) SetName(v string) *OrganizationUpdateOne {
 func (_u *OrganizationUpdateOne) SetNillableName(v *string) *OrganizationUpdateOne {
 	if v != nil {
 		_u.SetName(*v)
+	}
+	return _u
+}
+
+// SetNameKey sets the "name_key" field.
+func (_u *OrganizationUpdateOne) SetNameKey(v string) *OrganizationUpdateOne {
+	_u.mutation.SetNameKey(v)
+	return _u
+}
+
+// SetNillableNameKey sets the "name_key" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillableNameKey(v *string) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetNameKey(*v)
 	}
 	return _u
 }
@@ -777,6 +813,11 @@ func (_u *OrganizationUpdateOne) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Organization.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.NameKey(); ok {
+		if err := organization.NameKeyValidator(v); err != nil {
+			return &ValidationError{Name: "name_key", err: fmt.Errorf(`ent: validator failed for field "Organization.name_key": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.LogoHash(); ok {
 		if err := organization.LogoHashValidator(v); err != nil {
 			return &ValidationError{Name: "logo_hash", err: fmt.Errorf(`ent: validator failed for field "Organization.logo_hash": %w`, err)}
@@ -830,6 +871,9 @@ func (_u *OrganizationUpdateOne) sqlSave(ctx context.Context) (_node *Organizati
 	}
 	if value, ok := _u.mutation.Name(); ok {
 		_spec.SetField(organization.FieldName, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.NameKey(); ok {
+		_spec.SetField(organization.FieldNameKey, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.LogoHash(); ok {
 		_spec.SetField(organization.FieldLogoHash, field.TypeString, value)

@@ -2244,8 +2244,8 @@ extend type OrganizationEvent {
   """
   member: Member
   """
-  The user the event is about (who joined, changed role, left or was removed), if
-  still visible.
+  The user the event is about (who joined, changed role, left or was removed);
+  null for a deleted account.
   """
   user: User
   """
@@ -6743,8 +6743,8 @@ func (ec *executionContext) _SlugAvailability_reason(ctx context.Context, field 
 			return obj.Reason, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalOString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
 		false,
@@ -11934,18 +11934,6 @@ func (ec *executionContext) unmarshalOSignOutInput2ᚖgithubᚗcomᚋorgqlᚋorg
 	}
 	res, err := ec.unmarshalInputSignOutInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {
-	res, err := graphql.UnmarshalString(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
-	_ = sel
-	_ = ctx
-	res := graphql.MarshalString(v)
-	return res
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -258,7 +258,7 @@ func (r *userResolver) Organizations(ctx context.Context, obj *ent.User, first *
 		return nil, err
 	}
 	if orderBy == nil {
-		orderBy = &ent.OrganizationOrder{Field: ent.OrganizationOrderFieldName, Direction: entgql.OrderDirectionAsc}
+		orderBy = &ent.OrganizationOrder{Field: ent.OrganizationOrderFieldNameKey, Direction: entgql.OrderDirectionAsc}
 	}
 	conn, err := r.DB.Client.Organization.Query().
 		Where(organization.HasMembersWith(member.UserID(obj.ID))).

@@ -182,6 +182,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "name_key", Type: field.TypeString, Size: 100, Default: ""},
 		{Name: "slug", Type: field.TypeString, Unique: true, Size: 48},
 		{Name: "logo_hash", Type: field.TypeString, Nullable: true, Size: 64},
 		{Name: "event_sequence", Type: field.TypeInt64, Default: 0},

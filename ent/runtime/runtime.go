@@ -437,8 +437,14 @@ func init() {
 			return nil
 		}
 	}()
+	// organizationDescNameKey is the schema descriptor for name_key field.
+	organizationDescNameKey := organizationFields[1].Descriptor()
+	// organization.DefaultNameKey holds the default value on creation for the name_key field.
+	organization.DefaultNameKey = organizationDescNameKey.Default.(string)
+	// organization.NameKeyValidator is a validator for the "name_key" field. It is called by the builders before save.
+	organization.NameKeyValidator = organizationDescNameKey.Validators[0].(func(string) error)
 	// organizationDescSlug is the schema descriptor for slug field.
-	organizationDescSlug := organizationFields[1].Descriptor()
+	organizationDescSlug := organizationFields[2].Descriptor()
 	// organization.SlugValidator is a validator for the "slug" field. It is called by the builders before save.
 	organization.SlugValidator = func() func(string) error {
 		validators := organizationDescSlug.Validators
@@ -456,11 +462,11 @@ func init() {
 		}
 	}()
 	// organizationDescLogoHash is the schema descriptor for logo_hash field.
-	organizationDescLogoHash := organizationFields[2].Descriptor()
+	organizationDescLogoHash := organizationFields[3].Descriptor()
 	// organization.LogoHashValidator is a validator for the "logo_hash" field. It is called by the builders before save.
 	organization.LogoHashValidator = organizationDescLogoHash.Validators[0].(func(string) error)
 	// organizationDescEventSequence is the schema descriptor for event_sequence field.
-	organizationDescEventSequence := organizationFields[3].Descriptor()
+	organizationDescEventSequence := organizationFields[4].Descriptor()
 	// organization.DefaultEventSequence holds the default value on creation for the event_sequence field.
 	organization.DefaultEventSequence = organizationDescEventSequence.Default.(int64)
 	// organization.EventSequenceValidator is a validator for the "event_sequence" field. It is called by the builders before save.

@@ -27,8 +27,13 @@ func (Organization) Fields() []ent.Field {
 		field.String("name").
 			MaxRuneLen(100).
 			NotEmpty().
-			Comment("The organization's display name, 1 to 100 characters.").
-			Annotations(entgql.OrderField("NAME")),
+			Comment("The organization's display name, 1 to 100 characters."),
+		// The name lower-cased (Unicode), kept by the service: ordering by name then
+		// ignores letter case on both databases.
+		field.String("name_key").
+			MaxRuneLen(100).
+			Default("").
+			Annotations(entgql.Skip(^entgql.SkipOrderField), entgql.OrderField("NAME")),
 		// Stored lower-case, so the unique index is case-insensitive on every database.
 		field.String("slug").
 			MaxLen(48).

@@ -70,7 +70,7 @@ func Default() Config {
 		MaxOwnedOrganizations: 10,
 		MaxBodyBytes:          1 << 20,
 		MaxUploadBytes:        2 << 20,
-		ComplexityLimit:       2000,
+		ComplexityLimit:       5000,
 		DepthLimit:            12,
 		AliasLimit:            30,
 		ShutdownTimeout:       30 * time.Second,

@@ -124,7 +124,8 @@ func openSQLite(rawURL string) (*DB, error) {
 	// read-then-write logic inside it cannot be invalidated by another writer (SQLite
 	// has no SELECT ... FOR UPDATE).
 	q.Set("_txlock", "immediate")
-	sqldb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	// The path is URI-escaped: a "#" or "?" in a directory name is part of the path.
+	sqldb, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
 	if err != nil {
 		return nil, err
 	}

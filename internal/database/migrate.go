@@ -37,5 +37,10 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err := db.Client.Schema.Create(ctx); err != nil {
 		return fmt.Errorf("migrating the schema: %w", err)
 	}
+	// Data migrations: each is idempotent and cheap when there is nothing to do.
+	// organizations.name_key (the order-by-name key) arrived after organizations.
+	if _, err := db.SQL.ExecContext(ctx, "UPDATE organizations SET name_key = LOWER(name) WHERE name_key = ''"); err != nil {
+		return fmt.Errorf("filling organizations.name_key: %w", err)
+	}
 	return nil
 }

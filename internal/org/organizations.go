@@ -69,7 +69,7 @@ func (s *Service) Create(ctx context.Context, name, slug string) (*ent.Organizat
 					fmt.Sprintf("you already own %d organizations, the most allowed", owned))
 			}
 		}
-		o, err = tx.Organization.Create().SetName(name).SetSlug(slug).Save(sctx)
+		o, err = tx.Organization.Create().SetName(name).SetNameKey(nameKey(name)).SetSlug(slug).Save(sctx)
 		if isConstraint(err) {
 			return slugError(slugs.ReasonTaken)
 		}
@@ -100,6 +100,10 @@ func (s *Service) Create(ctx context.Context, name, slug string) (*ent.Organizat
 	return o, m, nil
 }
 
+// nameKey is what organizations are ordered by when ordered by name: the name
+// lower-cased with Unicode rules, so the order ignores letter case on every database.
+func nameKey(name string) string { return strings.ToLower(name) }
+
 func slugError(reason string) error {
 	switch reason {
 	case slugs.ReasonTaken:
@@ -115,8 +119,8 @@ func slugError(reason string) error {
 type Availability struct {
 	Slug      string
 	Available bool
-	// Reason is why not: SLUG_INVALID, SLUG_RESERVED or SLUG_TAKEN.
-	Reason string
+	// Reason is why not: SLUG_INVALID, SLUG_RESERVED or SLUG_TAKEN; nil when available.
+	Reason *string
 	// Suggestion is an available slug close to the one asked for.
 	Suggestion *string
 }
@@ -128,20 +132,22 @@ func (s *Service) SlugAvailability(ctx context.Context, raw string) (*Availabili
 		return nil, err
 	}
 	slug := slugs.Normalize(raw)
-	a := &Availability{Slug: slug, Reason: slugs.Check(slug)}
-	if a.Reason == "" {
+	a := &Availability{Slug: slug}
+	reason := slugs.Check(slug)
+	if reason == "" {
 		taken, err := s.taken(ctx, []string{slug})
 		if err != nil {
 			return nil, err
 		}
 		if taken[slug] {
-			a.Reason = slugs.ReasonTaken
+			reason = slugs.ReasonTaken
 		}
 	}
-	a.Available = a.Reason == ""
+	a.Available = reason == ""
 	if a.Available {
 		return a, nil
 	}
+	a.Reason = &reason
 	base := slugs.Base(raw)
 	if base == "" {
 		return a, nil
@@ -206,7 +212,7 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization
 		if in.Name != nil && *in.Name != c.org.Name {
 			data["name"] = *in.Name
 			data["previousName"] = c.org.Name
-			upd.SetName(*in.Name)
+			upd.SetName(*in.Name).SetNameKey(nameKey(*in.Name))
 		}
 		switch {
 		case in.Logo != nil:
