@@ -15,7 +15,7 @@ import (
 	"github.com/orgql/orgql/internal/role"
 )
 
-// An invitation of an email address to an organization.
+// An invitation of an email address to join an organization with a role. Visible to the organization's owners and admins, and to the invitee while pending.
 type Invitation struct {
 	config `json:"-"`
 	// ID of the ent.
@@ -33,13 +33,13 @@ type Invitation struct {
 	Email string `json:"email,omitempty"`
 	// The role the invitee gets on accepting.
 	Role role.Role `json:"role,omitempty"`
-	// Stored status; an expired PENDING invitation reads as EXPIRED.
+	// Status holds the value of the "status" field.
 	Status invitation.Status `json:"status,omitempty"`
 	// TokenHash holds the value of the "token_hash" field.
 	TokenHash string `json:"-"`
 	// PendingEmail holds the value of the "pending_email" field.
 	PendingEmail *string `json:"pending_email,omitempty"`
-	// When the token stops working.
+	// When the invitation link stops working.
 	ExpiresAt time.Time `json:"expires_at,omitempty"`
 	// When the invitation email was last sent.
 	LastSentAt time.Time `json:"last_sent_at,omitempty"`
@@ -60,8 +60,6 @@ type InvitationEdges struct {
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
 	loadedTypes [2]bool
-	// totalCount holds the count of the edges above.
-	totalCount [2]map[string]int
 }
 
 // OrganizationOrErr returns the Organization value or an error if the edge

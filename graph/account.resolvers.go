@@ -15,7 +15,11 @@ import (
 )
 
 func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) (*account.Session, error) {
-	return r.Accounts.SignUp(ctx, account.SignUpInput{Email: input.Email, Password: input.Password, Name: input.Name})
+	in := account.SignUpInput{Email: input.Email, Password: input.Password, Name: input.Name}
+	if input.InvitationToken != nil {
+		in.InvitationToken = *input.InvitationToken
+	}
+	return r.Accounts.SignUp(ctx, in)
 }
 
 func (r *mutationResolver) SignIn(ctx context.Context, input model.SignInInput) (*account.Session, error) {

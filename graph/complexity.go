@@ -4,6 +4,7 @@ import (
 	"entgo.io/contrib/entgql"
 
 	"github.com/orgql/orgql/ent"
+	"github.com/orgql/orgql/graph/model"
 	"github.com/orgql/orgql/internal/org"
 )
 
@@ -14,6 +15,9 @@ func setComplexity(c *ComplexityRoot) {
 		return connectionCost(child, first, last)
 	}
 	c.Organization.AuditLog = func(child int, first *int, _ *entgql.Cursor[string], last *int, _ *entgql.Cursor[string]) int {
+		return connectionCost(child, first, last)
+	}
+	c.Organization.Invitations = func(child int, _ *model.InvitationStatus, first *int, _ *entgql.Cursor[string], last *int, _ *entgql.Cursor[string]) int {
 		return connectionCost(child, first, last)
 	}
 	c.User.Organizations = func(child int, first *int, _ *entgql.Cursor[string], last *int, _ *entgql.Cursor[string], _ *ent.OrganizationOrder) int {

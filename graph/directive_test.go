@@ -29,6 +29,8 @@ var dirUnguardedMutations = map[string]string{
 	"resetPassword":            "account: authorized by the emailed token",
 	"createOrganization":       "no organization exists yet; the creator becomes its OWNER",
 	"setActiveOrganization":    "session state; the service checks membership (NOT_FOUND otherwise)",
+	"acceptInvitation":         "the invitee is not a member yet; the token (or verified email) and the email match authorize it",
+	"rejectInvitation":         "the invitee is not a member; the token (or verified email) authorizes it",
 }
 
 // dirRequiredGuards are fields that GUIDE §2 restricts and that must carry @hasRole

@@ -19,6 +19,8 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]ent.Noder, e
 	return r.nodes(ctx, ids)
 }
 
+func (r *Resolver) Invitation() InvitationResolver { return &invitationResolver{r} }
+
 func (r *Resolver) Member() MemberResolver { return &memberResolver{r} }
 
 func (r *Resolver) Organization() OrganizationResolver { return &organizationResolver{r} }
@@ -32,6 +34,7 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
 type (
+	invitationResolver        struct{ *Resolver }
 	memberResolver            struct{ *Resolver }
 	organizationResolver      struct{ *Resolver }
 	organizationEventResolver struct{ *Resolver }

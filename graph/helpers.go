@@ -56,3 +56,15 @@ func optionalRole(s *string) *role.Role {
 
 // logoURL is where an organization's logo is served.
 func (r *Resolver) logoURL(orgID, hash string) string { return org.LogoURL(r.BaseURL, orgID, hash) }
+
+// invitationRef names an invitation by token or ID, from an input with both optional.
+func invitationRef(tok, id *string) org.Ref {
+	var ref org.Ref
+	if tok != nil {
+		ref.Token = *tok
+	}
+	if id != nil {
+		ref.ID = *id
+	}
+	return ref
+}

@@ -22,6 +22,11 @@ var sensitiveFields = map[string]bool{
 	"resetPassword":            true,
 	"verifyEmail":              true,
 	"requestEmailVerification": true,
+	"acceptInvitation":         true,
+	"rejectInvitation":         true,
+	"inviteMember":             true,
+	"inviteMembers":            true,
+	"resendInvitation":         true,
 }
 
 // operationLimits refuses operations that are too deep, use too many aliases, repeat

@@ -9,6 +9,7 @@ import (
 
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/ent/member"
+	"github.com/orgql/orgql/ent/organization"
 	"github.com/orgql/orgql/ent/user"
 	"github.com/orgql/orgql/internal/role"
 	"github.com/orgql/orgql/internal/viewer"
@@ -21,6 +22,12 @@ type loaders struct {
 	memberCount *dataloadgen.Loader[string, int]
 	ownerCount  *dataloadgen.Loader[string, int]
 	member      *dataloadgen.Loader[string, *ent.Member]
+	user        *dataloadgen.Loader[string, *ent.User]
+	// organization loads organizations through the read policy (members only).
+	organization *dataloadgen.Loader[string, *ent.Organization]
+	// invitedOrganization loads organizations past the read policy, for the name
+	// and logo an invitee may see on an invitation they can see.
+	invitedOrganization *dataloadgen.Loader[string, *ent.Organization]
 	// eventUser loads the actors and subjects of events past the read policy: the
 	// audit log names people who have since left, and only those allowed to read
 	// the log (or receive the event) get there.
@@ -51,6 +58,20 @@ func (r *Resolver) newLoaders() *loaders {
 		member: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]*ent.Member, error) {
 			list, err := c.Member.Query().Where(member.IDIn(ids...)).WithUser().All(ctx)
 			return index(list, err, func(m *ent.Member) string { return m.ID }, ids)
+		}, opts...),
+		user: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]*ent.User, error) {
+			list, err := c.User.Query().Where(user.IDIn(ids...)).All(ctx)
+			return index(list, err, func(u *ent.User) string { return u.ID }, ids)
+		}, opts...),
+		organization: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]*ent.Organization, error) {
+			list, err := c.Organization.Query().Where(organization.IDIn(ids...)).All(ctx)
+			return index(list, err, func(o *ent.Organization) string { return o.ID }, ids)
+		}, opts...),
+		invitedOrganization: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]*ent.Organization, error) {
+			list, err := c.Organization.Query().Where(organization.IDIn(ids...)).
+				Select(organization.FieldID, organization.FieldName, organization.FieldLogoHash).
+				All(viewer.System(ctx))
+			return index(list, err, func(o *ent.Organization) string { return o.ID }, ids)
 		}, opts...),
 		eventUser: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]*ent.User, error) {
 			list, err := c.User.Query().Where(user.IDIn(ids...)).All(viewer.System(ctx))
@@ -96,6 +117,9 @@ func (l *loaders) clear() {
 	l.ownerCount.ClearAll()
 	l.member.ClearAll()
 	l.eventUser.ClearAll()
+	l.user.ClearAll()
+	l.organization.ClearAll()
+	l.invitedOrganization.ClearAll()
 }
 
 // loadersFrom returns the operation's loaders (nil outside an operation).
@@ -175,6 +199,28 @@ func (r *Resolver) primeEvents(ctx context.Context, edges []*ent.OrganizationEve
 	}
 	if selected(ctx, "edges", "node", "member") {
 		return prime(ctx, l.member, slices.Compact(slices.Sorted(slices.Values(members))))
+	}
+	return nil
+}
+
+// primeInvitations prepares the per-invitation lookups of a page of invitations
+// that the query selects.
+func (r *Resolver) primeInvitations(ctx context.Context, edges []*ent.InvitationEdge) error {
+	var users []string
+	for _, e := range edges {
+		if e.Node.InviterID != nil {
+			users = append(users, *e.Node.InviterID)
+		}
+	}
+	users = slices.Compact(slices.Sorted(slices.Values(users)))
+	l := r.load(ctx)
+	if selected(ctx, "edges", "node", "inviter") {
+		if err := prime(ctx, l.user, users); err != nil {
+			return err
+		}
+	}
+	if selected(ctx, "edges", "node", "inviterName") {
+		return prime(ctx, l.eventUser, users)
 	}
 	return nil
 }

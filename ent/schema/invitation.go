@@ -18,14 +18,16 @@ type Invitation struct{ ent.Schema }
 
 // Mixin of Invitation.
 func (Invitation) Mixin() []ent.Mixin {
-	return []ent.Mixin{idMixin{prefix: ids.Invitation}, timeMixin{}}
+	return []ent.Mixin{idMixin{prefix: ids.Invitation}, timeMixin{orderable: true}}
 }
 
 // Fields of Invitation.
 func (Invitation) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("organization_id").MaxLen(ids.MaxLen).NotEmpty().Immutable(),
-		field.String("inviter_id").MaxLen(ids.MaxLen).Optional().Nillable(),
+		field.String("organization_id").MaxLen(ids.MaxLen).NotEmpty().Immutable().
+			Annotations(entgql.Skip()),
+		field.String("inviter_id").MaxLen(ids.MaxLen).Optional().Nillable().
+			Annotations(entgql.Skip()),
 		field.String("email").
 			MaxLen(254).
 			NotEmpty().
@@ -35,16 +37,19 @@ func (Invitation) Fields() []ent.Field {
 			GoType(role.Role("")).
 			Comment("The role the invitee gets on accepting.").
 			Annotations(entgql.Type("MemberRole")),
+		// Stored status; an expired PENDING invitation reads as EXPIRED (derived in
+		// the API, see org.StatusOf).
 		field.Enum("status").
 			Values("PENDING", "ACCEPTED", "REJECTED", "CANCELED").
 			Default("PENDING").
-			Comment("Stored status; an expired PENDING invitation reads as EXPIRED."),
+			Annotations(entgql.Skip()),
 		field.String("token_hash").MaxLen(64).NotEmpty().Unique().Sensitive(),
 		// Equal to email while PENDING and NULL otherwise: the unique index on
 		// (organization_id, pending_email) allows one pending invitation per address on
 		// databases without partial indexes. NULLs never collide.
-		field.String("pending_email").MaxLen(254).Optional().Nillable(),
-		field.Time("expires_at").SchemaType(micros).Comment("When the token stops working."),
+		field.String("pending_email").MaxLen(254).Optional().Nillable().
+			Annotations(entgql.Skip()),
+		field.Time("expires_at").SchemaType(micros).Comment("When the invitation link stops working."),
 		field.Time("last_sent_at").SchemaType(micros).Default(now).Comment("When the invitation email was last sent."),
 		field.Time("responded_at").SchemaType(micros).Optional().Nillable().Comment("When it was accepted, rejected or canceled."),
 	}
@@ -53,8 +58,10 @@ func (Invitation) Fields() []ent.Field {
 // Edges of Invitation.
 func (Invitation) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("organization", Organization.Type).Ref("invitations").Field("organization_id").Unique().Required().Immutable(),
-		edge.From("inviter", User.Type).Ref("invitations_sent").Field("inviter_id").Unique(),
+		edge.From("organization", Organization.Type).Ref("invitations").Field("organization_id").Unique().Required().Immutable().
+			Annotations(entgql.Skip()),
+		edge.From("inviter", User.Type).Ref("invitations_sent").Field("inviter_id").Unique().
+			Annotations(entgql.Skip()),
 	}
 }
 
@@ -70,8 +77,8 @@ func (Invitation) Indexes() []ent.Index {
 // Annotations of Invitation.
 func (Invitation) Annotations() []schema.Annotation {
 	return []schema.Annotation{
-		schema.Comment("An invitation of an email address to an organization."),
-		entgql.Skip(),
+		schema.Comment("An invitation of an email address to join an organization with a role. Visible to the organization's owners and admins, and to the invitee while pending."),
+		entgql.RelayConnection(),
 	}
 }
 

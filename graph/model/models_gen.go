@@ -13,6 +13,36 @@ import (
 	"github.com/orgql/orgql/internal/role"
 )
 
+// Input of `acceptInvitation`: the token or the ID.
+type AcceptInvitationInput struct {
+	// The token from the invitation link.
+	Token *string `json:"token,omitempty"`
+	// The invitation's ID, from `viewer.pendingInvitations`.
+	InvitationID *string `json:"invitationId,omitempty"`
+}
+
+// Result of `acceptInvitation`.
+type AcceptInvitationPayload struct {
+	// The viewer's new membership.
+	Member *ent.Member `json:"member"`
+	// The invitation, now ACCEPTED.
+	Invitation *ent.Invitation `json:"invitation"`
+	// The organization joined.
+	Organization *ent.Organization `json:"organization"`
+}
+
+// Input of `cancelInvitation`.
+type CancelInvitationInput struct {
+	// The invitation.
+	InvitationID string `json:"invitationId"`
+}
+
+// Result of `cancelInvitation`.
+type CancelInvitationPayload struct {
+	// The invitation, now CANCELED.
+	Invitation *ent.Invitation `json:"invitation"`
+}
+
 // Input of `createOrganization`.
 type CreateOrganizationInput struct {
 	// Display name, 1 to 100 characters.
@@ -42,6 +72,67 @@ type DeleteOrganizationInput struct {
 type DeleteOrganizationPayload struct {
 	// The ID of the deleted organization, to evict from client caches.
 	DeletedOrganizationID string `json:"deletedOrganizationId"`
+}
+
+// Why one address of `inviteMembers` got no invitation: the same code, reason and
+// message as the single `inviteMember` would give.
+type InvitationError struct {
+	// The error code, as in `extensions.code`.
+	Code string `json:"code"`
+	// The specific rule, as in `extensions.reason`.
+	Reason *string `json:"reason,omitempty"`
+	// A message for people.
+	Message string `json:"message"`
+}
+
+// One address of `inviteMembers`.
+type InvitationRequest struct {
+	// The address to invite.
+	Email string `json:"email"`
+	// The role on accepting: ADMIN or MEMBER.
+	Role role.Role `json:"role"`
+}
+
+// The outcome for one address of `inviteMembers`.
+type InvitationResult struct {
+	// The address as given (normalized when valid).
+	Email string `json:"email"`
+	// The invitation, when one was sent.
+	Invitation *ent.Invitation `json:"invitation,omitempty"`
+	// Why not, when none was sent.
+	Error *InvitationError `json:"error,omitempty"`
+}
+
+// Input of `inviteMember`.
+type InviteMemberInput struct {
+	// The organization.
+	OrganizationID string `json:"organizationId"`
+	// The address to invite; trimmed and lower-cased.
+	Email string `json:"email"`
+	// The role on accepting: ADMIN or MEMBER.
+	Role role.Role `json:"role"`
+}
+
+// Result of `inviteMember`.
+type InviteMemberPayload struct {
+	// The new invitation.
+	Invitation *ent.Invitation `json:"invitation"`
+}
+
+// Input of `inviteMembers`.
+type InviteMembersInput struct {
+	// The organization.
+	OrganizationID string `json:"organizationId"`
+	// Up to 50 addresses with their roles.
+	Invitations []*InvitationRequest `json:"invitations"`
+}
+
+// Result of `inviteMembers`: one result per address, in input order.
+type InviteMembersPayload struct {
+	// The results.
+	Results []*InvitationResult `json:"results"`
+	// How many invitations were sent.
+	InvitedCount int `json:"invitedCount"`
 }
 
 // Input of `leaveOrganization`.
@@ -82,6 +173,20 @@ type OrganizationPermissions struct {
 	Leave bool `json:"leave"`
 }
 
+// Input of `rejectInvitation`: the token or the ID.
+type RejectInvitationInput struct {
+	// The token from the invitation link.
+	Token *string `json:"token,omitempty"`
+	// The invitation's ID, from `viewer.pendingInvitations`.
+	InvitationID *string `json:"invitationId,omitempty"`
+}
+
+// Result of `rejectInvitation`.
+type RejectInvitationPayload struct {
+	// The ID of the declined invitation.
+	InvitationID string `json:"invitationId"`
+}
+
 // Input of `removeMember`.
 type RemoveMemberInput struct {
 	// The member.
@@ -112,6 +217,20 @@ type RequestPasswordResetInput struct {
 type RequestPasswordResetPayload struct {
 	// The normalized address a link was sent to, if it has an account.
 	Email string `json:"email"`
+}
+
+// Input of `resendInvitation`.
+type ResendInvitationInput struct {
+	// The invitation.
+	InvitationID string `json:"invitationId"`
+	// A new role (ADMIN or MEMBER); the current one when omitted.
+	Role *role.Role `json:"role,omitempty"`
+}
+
+// Result of `resendInvitation`.
+type ResendInvitationPayload struct {
+	// The invitation with its new expiry.
+	Invitation *ent.Invitation `json:"invitation"`
 }
 
 // Input of `resetPassword`.
@@ -165,6 +284,9 @@ type SignUpInput struct {
 	Password string `json:"password"`
 	// Display name, 1 to 100 characters.
 	Name string `json:"name"`
+	// An invitation token: when the new account's email is the invited address, the
+	// invitation is accepted in the same step.
+	InvitationToken *string `json:"invitationToken,omitempty"`
 }
 
 // Input of `transferOwnership`.
@@ -227,6 +349,73 @@ type VerifyEmailInput struct {
 type VerifyEmailPayload struct {
 	// The user, now with a verified address.
 	User *ent.User `json:"user"`
+}
+
+// The status of an invitation.
+type InvitationStatus string
+
+const (
+	// Sent and waiting for an answer; the link works.
+	InvitationStatusPending InvitationStatus = "PENDING"
+	// Accepted: the invitee became a member.
+	InvitationStatusAccepted InvitationStatus = "ACCEPTED"
+	// Declined by the invitee.
+	InvitationStatusRejected InvitationStatus = "REJECTED"
+	// Canceled by an owner or admin.
+	InvitationStatusCanceled InvitationStatus = "CANCELED"
+	// Still unanswered when its link expired; resending renews it.
+	InvitationStatusExpired InvitationStatus = "EXPIRED"
+)
+
+var AllInvitationStatus = []InvitationStatus{
+	InvitationStatusPending,
+	InvitationStatusAccepted,
+	InvitationStatusRejected,
+	InvitationStatusCanceled,
+	InvitationStatusExpired,
+}
+
+func (e InvitationStatus) IsValid() bool {
+	switch e {
+	case InvitationStatusPending, InvitationStatusAccepted, InvitationStatusRejected, InvitationStatusCanceled, InvitationStatusExpired:
+		return true
+	}
+	return false
+}
+
+func (e InvitationStatus) String() string {
+	return string(e)
+}
+
+func (e *InvitationStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = InvitationStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid InvitationStatus", str)
+	}
+	return nil
+}
+
+func (e InvitationStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *InvitationStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e InvitationStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // The kind of an organization event.

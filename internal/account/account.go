@@ -68,6 +68,7 @@ type Service struct {
 	signUpIP                *ratelimit.Limiter
 	resetIP, resetAccount   *ratelimit.Limiter
 	verifyUser              *ratelimit.Limiter
+	invitations             Invitations
 }
 
 // New returns the account service. notify is called after a transaction that queued
@@ -90,12 +91,31 @@ type Session struct {
 	User      *ent.User
 	Token     string
 	ExpiresAt time.Time
+	// Membership is the membership made by accepting an invitation at sign-up.
+	Membership *ent.Member
+	// Session is the stored session.
+	Session *ent.Session
 }
 
 // SignUpInput is the input of SignUp.
 type SignUpInput struct {
 	Email, Password, Name string
+	// InvitationToken, when set, accepts that invitation in the same step if the
+	// new account's email is the invited address.
+	InvitationToken string
 }
+
+// Invitations is what sign-up needs of the invitation service.
+type Invitations interface {
+	// InvitedEmail returns the address a usable invitation token was sent to, or
+	// the error that refuses the token.
+	InvitedEmail(ctx context.Context, token string) (string, error)
+	// AcceptToken accepts an invitation for the viewer of ctx.
+	AcceptToken(ctx context.Context, token string) (*ent.Member, error)
+}
+
+// SetInvitations connects the invitation service (it is built after this one).
+func (s *Service) SetInvitations(i Invitations) { s.invitations = i }
 
 // SignUp creates an account, signs it in and mails an email verification link.
 func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) {
@@ -112,6 +132,13 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) 
 	}
 	if err := allow(s.signUpIP, auth.RequestFromContext(ctx).IP); err != nil {
 		return nil, err
+	}
+	invited := ""
+	if in.InvitationToken != "" && s.invitations != nil {
+		// A bad token refuses the whole sign-up, so the user can retry without it.
+		if invited, err = s.invitations.InvitedEmail(ctx, in.InvitationToken); err != nil {
+			return nil, err
+		}
 	}
 	sctx := viewer.System(ctx)
 	// Checked before hashing, so taken addresses cost no hashing; the unique index
@@ -134,8 +161,11 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) 
 		if err != nil {
 			return err
 		}
-		if err := s.queueVerification(sctx, tx.Client(), u); err != nil {
-			return err
+		// Accepting the invitation verifies the address; no need to mail a link.
+		if invited != email {
+			if err := s.queueVerification(sctx, tx.Client(), u); err != nil {
+				return err
+			}
 		}
 		out, err = s.startSession(ctx, tx.Client(), u)
 		return err
@@ -144,8 +174,21 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) 
 		return nil, err
 	}
 	out.User = out.User.Unwrap()
+	out.Session = out.Session.Unwrap()
 	s.notify()
-	auth.SetSessionCookie(ctx, out.Token, out.ExpiresAt)
+	signedIn(ctx, out)
+	if invited == email {
+		// The account exists now; accepting is a second transaction. Should it fail
+		// (the invitation was canceled in between), the account stays and the
+		// payload's membership is null.
+		m, err := s.invitations.AcceptToken(ctx, in.InvitationToken) // as the new viewer
+
+		if err != nil {
+			s.log.WarnContext(ctx, "accepting invitation at sign-up", "err", err)
+		} else {
+			out.Membership = m
+		}
+	}
 	return out, nil
 }
 
@@ -195,7 +238,7 @@ func (s *Service) SignIn(ctx context.Context, rawEmail, pw string) (*Session, er
 	if err != nil {
 		return nil, err
 	}
-	auth.SetSessionCookie(ctx, out.Token, out.ExpiresAt)
+	signedIn(ctx, out)
 	return out, nil
 }
 
@@ -207,6 +250,7 @@ func (s *Service) SignOut(ctx context.Context, everywhere bool) (int, error) {
 	if v == nil {
 		return 0, nil
 	}
+	defer viewer.Replace(ctx, nil)
 	if everywhere {
 		return s.sessions.RevokeUser(ctx, s.db.Client, v.User.ID, "")
 	}
@@ -342,7 +386,8 @@ func (s *Service) ResetPassword(ctx context.Context, tok, newPassword string) (*
 		return nil, err
 	}
 	out.User = out.User.Unwrap()
-	auth.SetSessionCookie(ctx, out.Token, out.ExpiresAt)
+	out.Session = out.Session.Unwrap()
+	signedIn(ctx, out)
 	return out, nil
 }
 
@@ -432,12 +477,19 @@ func (s *Service) link(path, tok string) string {
 	return s.opts.PublicURL + path + "?token=" + url.QueryEscape(tok)
 }
 
+// signedIn makes the new session the viewer of the rest of the request and sets
+// the session cookie.
+func signedIn(ctx context.Context, out *Session) {
+	auth.SetSessionCookie(ctx, out.Token, out.ExpiresAt)
+	viewer.Replace(ctx, &viewer.Viewer{User: out.User, Session: out.Session})
+}
+
 func (s *Service) startSession(ctx context.Context, client *ent.Client, u *ent.User) (*Session, error) {
 	tok, sess, err := s.sessions.Create(ctx, client, u.ID)
 	if err != nil {
 		return nil, err
 	}
-	return &Session{User: u, Token: tok, ExpiresAt: sess.ExpiresAt}, nil
+	return &Session{User: u, Token: tok, ExpiresAt: sess.ExpiresAt, Session: sess}, nil
 }
 
 // DeleteExpiredTokens removes tokens that expired more than a day ago.

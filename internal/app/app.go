@@ -106,7 +106,17 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Limits:          limits,
 	}, log)
 
-	orgs := org.New(db, org.Options{MaxOwned: cfg.MaxOwnedOrganizations}, nil, log)
+	orgs := org.New(db, org.Options{
+		MaxOwned:              cfg.MaxOwnedOrganizations,
+		PublicURL:             cfg.PublicURL,
+		BaseURL:               cfg.BaseURL,
+		InvitationTTL:         cfg.InvitationTTL,
+		MaxPendingInvitations: cfg.MaxPendingInvitations,
+		InvitesPerHour:        cfg.InvitationsPerHour,
+		ResendCooldown:        cfg.InvitationResendCooldown,
+		NotifyMail:            outbox.Notify,
+	}, nil, log)
+	accounts.SetInvitations(orgs)
 
 	a := &App{DB: db, Outbox: outbox, Sessions: sessions, Accounts: accounts, Orgs: orgs, log: log}
 	a.Handler = a.routes(cfg, &graph.Resolver{DB: db, Accounts: accounts, Orgs: orgs, BaseURL: cfg.BaseURL})

@@ -147,7 +147,8 @@ func (s *Sessions) Middleware(next http.Handler) http.Handler {
 			Secure:    isSecure(r, s.opts.TrustProxy),
 			w:         w,
 		}
-		ctx := withRequest(r.Context(), req)
+		// Every request gets a viewer slot, so signing in can fill it mid-request.
+		ctx := viewer.NewContext(withRequest(r.Context(), req), nil)
 		tok, fromCookie := tokenFrom(r)
 		req.FromCookie = fromCookie
 		if tok != "" {
@@ -162,7 +163,7 @@ func (s *Sessions) Middleware(next http.Handler) http.Handler {
 					ClearSessionCookie(ctx)
 				}
 			} else {
-				ctx = viewer.NewContext(ctx, v)
+				viewer.Replace(ctx, v)
 			}
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))

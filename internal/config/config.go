@@ -42,6 +42,11 @@ type Config struct {
 
 	MaxOwnedOrganizations int
 
+	InvitationTTL            time.Duration
+	InvitationResendCooldown time.Duration
+	MaxPendingInvitations    int
+	InvitationsPerHour       int
+
 	MaxBodyBytes    int64
 	MaxUploadBytes  int64
 	ComplexityLimit int
@@ -53,27 +58,31 @@ type Config struct {
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
-		Listen:                ":8080",
-		DatabaseURL:           database.DefaultURL,
-		DatabaseMaxConns:      20,
-		PublicURL:             "http://localhost:3000",
-		BaseURL:               "http://localhost:8080",
-		SMTPFrom:              "orgql <no-reply@localhost>",
-		GraphiQL:              true,
-		Introspection:         true,
-		LogLevel:              slog.LevelInfo,
-		LogFormat:             "text",
-		SessionIdleTimeout:    7 * 24 * time.Hour,
-		SessionMaxAge:         30 * 24 * time.Hour,
-		VerificationTTL:       48 * time.Hour,
-		ResetTTL:              time.Hour,
-		MaxOwnedOrganizations: 10,
-		MaxBodyBytes:          1 << 20,
-		MaxUploadBytes:        2 << 20,
-		ComplexityLimit:       5000,
-		DepthLimit:            12,
-		AliasLimit:            30,
-		ShutdownTimeout:       30 * time.Second,
+		Listen:                   ":8080",
+		DatabaseURL:              database.DefaultURL,
+		DatabaseMaxConns:         20,
+		PublicURL:                "http://localhost:3000",
+		BaseURL:                  "http://localhost:8080",
+		SMTPFrom:                 "orgql <no-reply@localhost>",
+		GraphiQL:                 true,
+		Introspection:            true,
+		LogLevel:                 slog.LevelInfo,
+		LogFormat:                "text",
+		SessionIdleTimeout:       7 * 24 * time.Hour,
+		SessionMaxAge:            30 * 24 * time.Hour,
+		VerificationTTL:          48 * time.Hour,
+		ResetTTL:                 time.Hour,
+		MaxOwnedOrganizations:    10,
+		InvitationTTL:            7 * 24 * time.Hour,
+		InvitationResendCooldown: time.Minute,
+		MaxPendingInvitations:    500,
+		InvitationsPerHour:       100,
+		MaxBodyBytes:             1 << 20,
+		MaxUploadBytes:           2 << 20,
+		ComplexityLimit:          5000,
+		DepthLimit:               12,
+		AliasLimit:               30,
+		ShutdownTimeout:          30 * time.Second,
 	}
 }
 
@@ -94,6 +103,10 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL of the portal front-end that email links point to")
 	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "URL where this server is reachable by browsers and mail clients (logo URLs)")
 	fs.IntVar(&c.MaxOwnedOrganizations, "max-owned-organizations", c.MaxOwnedOrganizations, "how many organizations one user may own (0: no limit)")
+	fs.DurationVar(&c.InvitationTTL, "invitation-ttl", c.InvitationTTL, "lifetime of invitation links")
+	fs.DurationVar(&c.InvitationResendCooldown, "invitation-resend-cooldown", c.InvitationResendCooldown, "least time between two sendings of one invitation")
+	fs.IntVar(&c.MaxPendingInvitations, "max-pending-invitations", c.MaxPendingInvitations, "most pending invitations per organization (0: no cap)")
+	fs.IntVar(&c.InvitationsPerHour, "invitations-per-hour", c.InvitationsPerHour, "most invitations (and resends) one user may send an hour (0: no limit)")
 	fs.StringVar(&c.SMTPURL, "smtp-url", c.SMTPURL, "SMTP server: smtp://USER:PASS@HOST:587 (STARTTLS) or smtps://...:465; empty logs emails instead of sending them")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", c.SMTPFrom, "From address of outgoing email")
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins allowed for CORS and websockets, e.g. https://portal.example.com (same-origin is always allowed)")
@@ -147,7 +160,7 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("--allowed-origins: %q is not an origin like https://portal.example.com", o))
 		}
 	}
-	if c.SessionIdleTimeout <= 0 || c.SessionMaxAge <= 0 || c.VerificationTTL <= 0 || c.ResetTTL <= 0 {
+	if c.SessionIdleTimeout <= 0 || c.SessionMaxAge <= 0 || c.VerificationTTL <= 0 || c.ResetTTL <= 0 || c.InvitationTTL <= 0 {
 		errs = append(errs, errors.New("session and token lifetimes must be positive"))
 	}
 	if c.MaxBodyBytes < 1024 {

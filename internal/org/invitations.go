@@ -145,7 +145,7 @@ func (s *Service) inviteOne(ctx context.Context, orgID string, req InviteRequest
 			return &apperr.Error{Code: apperr.Conflict, Reason: ReasonAlreadyMember, Field: field + ".email",
 				Message: "this address already belongs to a member"}
 		}
-		now := now()
+		now := s.now()
 		existing, err := c.tx.Invitation.Query().
 			Where(invitation.OrganizationID(c.org.ID), invitation.PendingEmail(email)).
 			Only(c.ctx)
@@ -274,7 +274,7 @@ func (s *Service) Cancel(ctx context.Context, invitationID string) (*ent.Invitat
 // final status with a compare-and-set: of two concurrent transitions one wins and
 // the other gets INVITATION_NOT_PENDING.
 func (s *Service) transition(c *change, inv *ent.Invitation, to invitation.Status) (*ent.Invitation, error) {
-	now := now()
+	now := s.now()
 	q := c.tx.Invitation.Update().Where(invitation.ID(inv.ID), invitation.StatusEQ(invitation.StatusPENDING))
 	if to != invitation.StatusCANCELED {
 		q.Where(invitation.ExpiresAtGT(now))
@@ -311,7 +311,7 @@ func (s *Service) Resend(ctx context.Context, invitationID string, newRole *role
 			return &apperr.Error{Code: apperr.Forbidden, Reason: authz.ReasonRoleNotAssignable, Field: "input.role",
 				Message: "invitations are for the ADMIN or MEMBER role"}
 		}
-		now := now()
+		now := s.now()
 		if wait := inv.LastSentAt.Add(s.opts.ResendCooldown).Sub(now); wait > 0 {
 			e := apperr.Limited(wait)
 			e.Reason = ReasonResendCooldown
@@ -401,8 +401,8 @@ func viewerEmail(ctx context.Context) string {
 }
 
 // usable refuses invitations that are no longer pending or have expired.
-func usable(inv *ent.Invitation) error {
-	switch StatusOf(inv, now()) {
+func (s *Service) usable(inv *ent.Invitation) error {
+	switch StatusOf(inv, s.now()) {
 	case StatusPending:
 		return nil
 	case StatusExpired:
@@ -424,7 +424,7 @@ func (s *Service) Accept(ctx context.Context, ref Ref) (*ent.Member, *ent.Invita
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := usable(inv); err != nil {
+	if err := s.usable(inv); err != nil {
 		return nil, nil, err
 	}
 	if !strings.EqualFold(inv.Email, v.User.Email) {
@@ -457,7 +457,7 @@ func (s *Service) Accept(ctx context.Context, ref Ref) (*ent.Member, *ent.Invita
 			return err
 		}
 		if v.User.EmailVerifiedAt == nil && ref.Token != "" {
-			if err := c.tx.User.UpdateOneID(v.User.ID).SetEmailVerifiedAt(now()).Exec(c.ctx); err != nil {
+			if err := c.tx.User.UpdateOneID(v.User.ID).SetEmailVerifiedAt(s.now()).Exec(c.ctx); err != nil {
 				return err
 			}
 		}
@@ -475,7 +475,7 @@ func (s *Service) Accept(ctx context.Context, ref Ref) (*ent.Member, *ent.Invita
 		return nil, nil, wrap("accepting invitation", err)
 	}
 	if v.User.EmailVerifiedAt == nil && ref.Token != "" {
-		t := now()
+		t := s.now()
 		v.User.EmailVerifiedAt = &t
 	}
 	v.Session.ActiveOrganizationID = &c.org.ID
@@ -492,7 +492,7 @@ func (s *Service) Reject(ctx context.Context, ref Ref) (*ent.Invitation, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := usable(inv); err != nil {
+	if err := s.usable(inv); err != nil {
 		return nil, err
 	}
 	var out *ent.Invitation
@@ -542,7 +542,7 @@ func (s *Service) Preview(ctx context.Context, tok string) (*Preview, error) {
 	if err != nil {
 		return nil, err
 	}
-	if StatusOf(inv, now()) != StatusPending {
+	if StatusOf(inv, s.now()) != StatusPending {
 		return nil, nil
 	}
 	o := inv.Edges.Organization
@@ -581,8 +581,32 @@ func (s *Service) PendingFor(ctx context.Context) ([]*ent.Invitation, error) {
 		return nil, nil
 	}
 	return s.db.Client.Invitation.Query().
-		Where(invitation.Email(email), StatusPredicate(StatusPending, now())).
+		Where(invitation.Email(email), StatusPredicate(StatusPending, s.now())).
 		Order(ent.Desc(invitation.FieldCreatedAt)).
 		Limit(MaxPageSize).
 		All(ctx)
+}
+
+// InvitedEmail returns the address a usable invitation token was sent to (for
+// sign-up with an invitation), or the error that refuses the token.
+func (s *Service) InvitedEmail(ctx context.Context, tok string) (string, error) {
+	inv, err := s.find(ctx, Ref{Token: tok})
+	if err == nil {
+		err = s.usable(inv)
+	}
+	if ae, ok := apperr.As(err); ok && (ae.Field == "input.token" || ae.Reason == ReasonInvitationExpired) {
+		e := *ae
+		e.Field = "input.invitationToken"
+		return "", &e
+	}
+	if err != nil {
+		return "", err
+	}
+	return inv.Email, nil
+}
+
+// AcceptToken accepts the invitation of a token for the viewer (sign-up).
+func (s *Service) AcceptToken(ctx context.Context, tok string) (*ent.Member, error) {
+	m, _, err := s.Accept(ctx, Ref{Token: tok})
+	return m, err
 }

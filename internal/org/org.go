@@ -54,6 +54,7 @@ type Service struct {
 	opts    Options
 	log     *slog.Logger
 	invites *ratelimit.Limiter
+	clock   func() time.Time
 	// committed is called with the events of each committed change (the realtime
 	// feed hooks in here).
 	committed func(ctx context.Context, evs []*ent.Event)
@@ -66,7 +67,7 @@ func New(db *database.DB, opts Options, committed func(context.Context, []*ent.E
 		committed = func(context.Context, []*ent.Event) {}
 	}
 	return &Service{db: db, opts: opts, log: log, committed: committed,
-		invites: ratelimit.New(opts.InvitesPerHour, time.Hour)}
+		invites: ratelimit.New(opts.InvitesPerHour, time.Hour), clock: time.Now}
 }
 
 // errNotFound is what a non-member learns about an organization or member.
@@ -234,7 +235,13 @@ func (s *Service) lockUser(ctx context.Context, tx *ent.Tx, userID string) error
 }
 
 // now is the service clock, in UTC.
-func now() time.Time { return time.Now().UTC() }
+func (s *Service) now() time.Time { return s.clock().UTC() }
+
+// Now returns the service clock's time (invitation expiry is judged by it).
+func (s *Service) Now() time.Time { return s.now() }
+
+// SetClock replaces the clock (tests move time forward to expire invitations).
+func (s *Service) SetClock(now func() time.Time) { s.clock = now }
 
 // isConstraint reports a unique or foreign-key violation.
 func isConstraint(err error) bool {

@@ -257,7 +257,7 @@ func (s *Service) storeLogo(c *change, img *logo.Image) error {
 	}
 	return c.tx.OrganizationLogo.UpdateOne(existing).
 		SetContentType(img.ContentType).SetData(img.Data).SetSha256(img.SHA256).
-		SetWidth(img.Width).SetHeight(img.Height).SetCreatedAt(now()).Exec(c.ctx)
+		SetWidth(img.Width).SetHeight(img.Height).SetCreatedAt(s.now()).Exec(c.ctx)
 }
 
 // LogoURL is where an organization's logo is served: its content hash is part of

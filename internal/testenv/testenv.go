@@ -113,6 +113,7 @@ func New(t testing.TB, kind string, opts ...Option) *Env {
 		t.Fatalf("starting orgql on %s: %v", kind, err)
 	}
 	a.Sessions.SetClock(e.Now)
+	a.Orgs.SetClock(e.Now)
 	e.App = a
 	e.Server = httptest.NewServer(a.Handler)
 	t.Cleanup(func() {

@@ -3,6 +3,7 @@ package viewer
 
 import (
 	"context"
+	"sync"
 
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/ent/privacy"
@@ -16,15 +17,38 @@ type Viewer struct {
 
 type ctxKey struct{}
 
-// NewContext returns ctx carrying v.
+// holder lets the viewer of a request change once the request is under way: after
+// signIn or signUp, the rest of the same operation (the payload's viewer-dependent
+// fields) runs as the new user.
+type holder struct {
+	mu sync.RWMutex
+	v  *Viewer
+}
+
+// NewContext returns ctx carrying v (nil for an anonymous request).
 func NewContext(ctx context.Context, v *Viewer) context.Context {
-	return context.WithValue(ctx, ctxKey{}, v)
+	return context.WithValue(ctx, ctxKey{}, &holder{v: v})
 }
 
 // FromContext returns the request's viewer, or nil for an anonymous request.
 func FromContext(ctx context.Context) *Viewer {
-	v, _ := ctx.Value(ctxKey{}).(*Viewer)
-	return v
+	h, _ := ctx.Value(ctxKey{}).(*holder)
+	if h == nil {
+		return nil
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.v
+}
+
+// Replace makes v the viewer of the rest of the request (nil: anonymous). It is a
+// no-op outside a request context made by NewContext.
+func Replace(ctx context.Context, v *Viewer) {
+	if h, _ := ctx.Value(ctxKey{}).(*holder); h != nil {
+		h.mu.Lock()
+		h.v = v
+		h.mu.Unlock()
+	}
 }
 
 // UserID returns the viewer's user ID, or "" for an anonymous request.
