@@ -92,11 +92,12 @@ func dirProblems(s *ast.Schema, unguarded, required map[string]string) []string 
 		}
 	}
 
-	// A guarded field of an object type is nullable. Root mutation fields are the
-	// exception: their payload is non-null by convention (XPayload!), and a refusal
-	// nulling data is the whole answer of that one mutation.
+	// A guarded field of an object type is nullable. Root mutation and subscription
+	// fields are the exception: a mutation's payload is non-null by convention
+	// (XPayload!), a subscription's event too, and a refusal nulling data is the
+	// whole answer of that one operation.
 	for name, def := range s.Types {
-		if def.Kind != ast.Object || def.BuiltIn || def == s.Mutation {
+		if def.Kind != ast.Object || def.BuiltIn || def == s.Mutation || def == s.Subscription {
 			continue
 		}
 		for _, f := range def.Fields {

@@ -19,6 +19,7 @@ import (
 	"github.com/orgql/orgql/graph/model"
 	"github.com/orgql/orgql/internal/account"
 	"github.com/orgql/orgql/internal/org"
+	"github.com/orgql/orgql/internal/realtime"
 	"github.com/orgql/orgql/internal/role"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -40,7 +41,9 @@ type ResolverRoot interface {
 	Organization() OrganizationResolver
 	OrganizationEvent() OrganizationEventResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 	User() UserResolver
+	ViewerEvent() ViewerEventResolver
 }
 
 type DirectiveRoot struct {
@@ -204,16 +207,20 @@ type ComplexityRoot struct {
 	}
 
 	OrganizationEvent struct {
-		Actor     func(childComplexity int) int
-		CreatedAt func(childComplexity int) int
-		Data      func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Member    func(childComplexity int) int
-		MemberID  func(childComplexity int) int
-		NewRole   func(childComplexity int) int
-		OldRole   func(childComplexity int) int
-		Type      func(childComplexity int) int
-		User      func(childComplexity int) int
+		Actor          func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		Cursor         func(childComplexity int) int
+		Data           func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Invitation     func(childComplexity int) int
+		InvitationID   func(childComplexity int) int
+		Member         func(childComplexity int) int
+		MemberID       func(childComplexity int) int
+		NewRole        func(childComplexity int) int
+		OldRole        func(childComplexity int) int
+		OrganizationID func(childComplexity int) int
+		Type           func(childComplexity int) int
+		User           func(childComplexity int) int
 	}
 
 	OrganizationEventConnection struct {
@@ -312,6 +319,11 @@ type ComplexityRoot struct {
 		Suggestion func(childComplexity int) int
 	}
 
+	Subscription struct {
+		OrganizationEvents func(childComplexity int, organizationID string, after *string) int
+		ViewerEvents       func(childComplexity int) int
+	}
+
 	TransferOwnershipPayload struct {
 		NewOwner      func(childComplexity int) int
 		Organization  func(childComplexity int) int
@@ -342,6 +354,15 @@ type ComplexityRoot struct {
 
 	VerifyEmailPayload struct {
 		User func(childComplexity int) int
+	}
+
+	ViewerEvent struct {
+		CreatedAt      func(childComplexity int) int
+		Invitation     func(childComplexity int) int
+		Member         func(childComplexity int) int
+		Organization   func(childComplexity int) int
+		OrganizationID func(childComplexity int) int
+		Type           func(childComplexity int) int
 	}
 }
 
@@ -402,6 +423,9 @@ type OrganizationEventResolver interface {
 	OldRole(ctx context.Context, obj *ent.Event) (*role.Role, error)
 	NewRole(ctx context.Context, obj *ent.Event) (*role.Role, error)
 	Data(ctx context.Context, obj *ent.Event) (*string, error)
+	Cursor(ctx context.Context, obj *ent.Event) (string, error)
+
+	Invitation(ctx context.Context, obj *ent.Event) (*ent.Invitation, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id string) (ent.Noder, error)
@@ -411,11 +435,22 @@ type QueryResolver interface {
 	Organization(ctx context.Context, slug string) (*ent.Organization, error)
 	SlugAvailability(ctx context.Context, slug string) (*org.Availability, error)
 }
+type SubscriptionResolver interface {
+	OrganizationEvents(ctx context.Context, organizationID string, after *string) (<-chan *ent.Event, error)
+	ViewerEvents(ctx context.Context) (<-chan *realtime.ViewerEvent, error)
+}
 type UserResolver interface {
 	EmailVerified(ctx context.Context, obj *ent.User) (bool, error)
 	PendingInvitations(ctx context.Context, obj *ent.User) ([]*ent.Invitation, error)
 	Organizations(ctx context.Context, obj *ent.User, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string], orderBy *ent.OrganizationOrder) (*ent.OrganizationConnection, error)
 	ActiveOrganization(ctx context.Context, obj *ent.User) (*ent.Organization, error)
+}
+type ViewerEventResolver interface {
+	Type(ctx context.Context, obj *realtime.ViewerEvent) (model.ViewerEventType, error)
+
+	Organization(ctx context.Context, obj *realtime.ViewerEvent) (*ent.Organization, error)
+	Member(ctx context.Context, obj *realtime.ViewerEvent) (*ent.Member, error)
+	Invitation(ctx context.Context, obj *realtime.ViewerEvent) (*ent.Invitation, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1153,6 +1188,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganizationEvent.CreatedAt(childComplexity), true
+	case "OrganizationEvent.cursor":
+		if e.ComplexityRoot.OrganizationEvent.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEvent.Cursor(childComplexity), true
 	case "OrganizationEvent.data":
 		if e.ComplexityRoot.OrganizationEvent.Data == nil {
 			break
@@ -1165,6 +1206,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganizationEvent.ID(childComplexity), true
+	case "OrganizationEvent.invitation":
+		if e.ComplexityRoot.OrganizationEvent.Invitation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEvent.Invitation(childComplexity), true
+	case "OrganizationEvent.invitationId":
+		if e.ComplexityRoot.OrganizationEvent.InvitationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEvent.InvitationID(childComplexity), true
 	case "OrganizationEvent.member":
 		if e.ComplexityRoot.OrganizationEvent.Member == nil {
 			break
@@ -1189,6 +1242,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganizationEvent.OldRole(childComplexity), true
+	case "OrganizationEvent.organizationId":
+		if e.ComplexityRoot.OrganizationEvent.OrganizationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationEvent.OrganizationID(childComplexity), true
 	case "OrganizationEvent.type":
 		if e.ComplexityRoot.OrganizationEvent.Type == nil {
 			break
@@ -1531,6 +1590,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SlugAvailability.Suggestion(childComplexity), true
 
+	case "Subscription.organizationEvents":
+		if e.ComplexityRoot.Subscription.OrganizationEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_organizationEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.OrganizationEvents(childComplexity, args["organizationId"].(string), args["after"].(*string)), true
+	case "Subscription.viewerEvents":
+		if e.ComplexityRoot.Subscription.ViewerEvents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.ViewerEvents(childComplexity), true
+
 	case "TransferOwnershipPayload.newOwner":
 		if e.ComplexityRoot.TransferOwnershipPayload.NewOwner == nil {
 			break
@@ -1643,6 +1720,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.VerifyEmailPayload.User(childComplexity), true
 
+	case "ViewerEvent.createdAt":
+		if e.ComplexityRoot.ViewerEvent.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ViewerEvent.CreatedAt(childComplexity), true
+	case "ViewerEvent.invitation":
+		if e.ComplexityRoot.ViewerEvent.Invitation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ViewerEvent.Invitation(childComplexity), true
+	case "ViewerEvent.member":
+		if e.ComplexityRoot.ViewerEvent.Member == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ViewerEvent.Member(childComplexity), true
+	case "ViewerEvent.organization":
+		if e.ComplexityRoot.ViewerEvent.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ViewerEvent.Organization(childComplexity), true
+	case "ViewerEvent.organizationId":
+		if e.ComplexityRoot.ViewerEvent.OrganizationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ViewerEvent.OrganizationID(childComplexity), true
+	case "ViewerEvent.type":
+		if e.ComplexityRoot.ViewerEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ViewerEvent.Type(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -1722,6 +1836,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -3561,6 +3692,112 @@ type TransferOwnershipPayload {
   organization: Organization!
 }
 `, BuiltIn: false},
+	{Name: "../schema/realtime.graphql", Input: `"""
+Live streams over WebSocket (` + "`" + `ws://HOST/graphql` + "`" + `, subprotocol ` + "`" + `graphql-transport-ws` + "`" + `,
+or the legacy ` + "`" + `graphql-ws` + "`" + `). Authenticate with the session cookie or a
+` + "`" + `connection_init` + "`" + ` payload ` + "`" + `{"authorization": "Bearer <token>"}` + "`" + `.
+"""
+type Subscription {
+  """
+  The events of an organization, for its members, in commit order. With ` + "`" + `after` + "`" + `
+  (the ` + "`" + `cursor` + "`" + ` of the last event seen) the stream first replays what happened
+  since, then continues live, with no gap and no duplicate. Invitation events go to
+  OWNER and ADMIN subscribers only. The stream ends after an event that removes the
+  subscriber (MEMBER_REMOVED, MEMBER_LEFT) or deletes the organization; a
+  subscriber that falls too far behind gets an error (` + "`" + `RATE_LIMITED` + "`" + ` /
+  ` + "`" + `SUBSCRIBER_TOO_SLOW` + "`" + `, with ` + "`" + `extensions.cursor` + "`" + `) and resubscribes from that cursor.
+  """
+  organizationEvents(
+    """
+    The organization.
+    """
+    organizationId: ID!
+    """
+    Replay the events after this cursor first.
+    """
+    after: String
+  ): OrganizationEvent! @hasRole(role: MEMBER)
+
+  """
+  What happens to the viewer: an invitation arrived for their verified address,
+  their role changed, they were removed, an organization they belonged to was
+  deleted. Live only.
+  """
+  viewerEvents: ViewerEvent!
+}
+
+extend type OrganizationEvent {
+  """
+  The event's position in the organization's feed: pass it as ` + "`" + `after` + "`" + ` to resume.
+  """
+  cursor: String!
+  """
+  The organization's ID (also after it was deleted).
+  """
+  organizationId: ID!
+  """
+  The ID of the invitation the event is about, if any.
+  """
+  invitationId: ID
+  """
+  The invitation the event is about, in its current state (OWNER and ADMIN
+  subscribers only; null for others).
+  """
+  invitation: Invitation
+}
+
+"""
+The kind of a viewer event.
+"""
+enum ViewerEventType {
+  """
+  An invitation arrived for the viewer's verified email address (or was sent again).
+  """
+  INVITATION_RECEIVED
+  """
+  The viewer's role in an organization changed (also by a transfer of ownership).
+  """
+  ROLE_CHANGED
+  """
+  The viewer was removed from an organization.
+  """
+  REMOVED_FROM_ORGANIZATION
+  """
+  An organization the viewer belonged to was deleted.
+  """
+  ORGANIZATION_DELETED
+}
+
+"""
+Something that happened to the viewer.
+"""
+type ViewerEvent {
+  """
+  What happened.
+  """
+  type: ViewerEventType! @goField(forceResolver: true)
+  """
+  When.
+  """
+  createdAt: Time!
+  """
+  The organization concerned.
+  """
+  organizationId: ID!
+  """
+  The organization, if the viewer is (still) a member.
+  """
+  organization: Organization
+  """
+  The viewer's membership in its new state (ROLE_CHANGED).
+  """
+  member: Member
+  """
+  The invitation (INVITATION_RECEIVED).
+  """
+  invitation: Invitation
+}
+`, BuiltIn: false},
 	{Name: "../schema/scalars.graphql", Input: `"""
 An instant in time, in RFC 3339 format with a UTC offset, for example
 ` + "`" + `2026-11-27T22:55:26.123456Z` + "`" + `.
@@ -3858,6 +4095,14 @@ func (ec *executionContext) childFields_OrganizationEvent(ctx context.Context, f
 		return ec.fieldContext_OrganizationEvent_newRole(ctx, field)
 	case "data":
 		return ec.fieldContext_OrganizationEvent_data(ctx, field)
+	case "cursor":
+		return ec.fieldContext_OrganizationEvent_cursor(ctx, field)
+	case "organizationId":
+		return ec.fieldContext_OrganizationEvent_organizationId(ctx, field)
+	case "invitationId":
+		return ec.fieldContext_OrganizationEvent_invitationId(ctx, field)
+	case "invitation":
+		return ec.fieldContext_OrganizationEvent_invitation(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrganizationEvent", field.Name)
 }
@@ -4098,6 +4343,24 @@ func (ec *executionContext) childFields_VerifyEmailPayload(ctx context.Context, 
 		return ec.fieldContext_VerifyEmailPayload_user(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type VerifyEmailPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ViewerEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_ViewerEvent_type(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ViewerEvent_createdAt(ctx, field)
+	case "organizationId":
+		return ec.fieldContext_ViewerEvent_organizationId(ctx, field)
+	case "organization":
+		return ec.fieldContext_ViewerEvent_organization(ctx, field)
+	case "member":
+		return ec.fieldContext_ViewerEvent_member(ctx, field)
+	case "invitation":
+		return ec.fieldContext_ViewerEvent_invitation(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ViewerEvent", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4729,6 +4992,28 @@ func (ec *executionContext) field_Query_slugAvailability_args(ctx context.Contex
 		return nil, err
 	}
 	args["slug"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_organizationEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "organizationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["organizationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -8218,6 +8503,107 @@ func (ec *executionContext) fieldContext_OrganizationEvent_data(_ context.Contex
 	return graphql.NewScalarFieldContext("OrganizationEvent", field, true, true, "String")
 }
 
+func (ec *executionContext) _OrganizationEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEvent_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OrganizationEvent().Cursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEvent_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationEvent", field, true, true, "String")
+}
+
+func (ec *executionContext) _OrganizationEvent_organizationId(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEvent_organizationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganizationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalNID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEvent_organizationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OrganizationEvent_invitationId(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEvent_invitationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InvitationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEvent_invitationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OrganizationEvent_invitation(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationEvent_invitation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OrganizationEvent().Invitation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invitation) graphql.Marshaler {
+			return ec.marshalOInvitation2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋentᚐInvitation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationEvent_invitation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganizationEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invitation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _OrganizationEventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.OrganizationEventConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9620,6 +10006,100 @@ func (ec *executionContext) fieldContext_SlugAvailability_suggestion(_ context.C
 	return graphql.NewScalarFieldContext("SlugAvailability", field, false, false, "String")
 }
 
+func (ec *executionContext) _Subscription_organizationEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_organizationEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().OrganizationEvents(ctx, fc.Args["organizationId"].(string), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNMemberRole2githubᚗcomᚋorgqlᚋorgqlᚋinternalᚋroleᚐRole(ctx, "MEMBER")
+				if err != nil {
+					var zeroVal *ent.Event
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *ent.Event
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Event) graphql.Marshaler {
+			return ec.marshalNOrganizationEvent2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋentᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_organizationEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_organizationEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_viewerEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_viewerEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().ViewerEvents(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *realtime.ViewerEvent) graphql.Marshaler {
+			return ec.marshalNViewerEvent2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋinternalᚋrealtimeᚐViewerEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_viewerEvents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ViewerEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _TransferOwnershipPayload_newOwner(ctx context.Context, field graphql.CollectedField, obj *model.TransferOwnershipPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10099,6 +10579,171 @@ func (ec *executionContext) fieldContext_VerifyEmailPayload_user(_ context.Conte
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ViewerEvent_type(ctx context.Context, field graphql.CollectedField, obj *realtime.ViewerEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ViewerEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ViewerEvent().Type(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ViewerEventType) graphql.Marshaler {
+			return ec.marshalNViewerEventType2githubᚗcomᚋorgqlᚋorgqlᚋgraphᚋmodelᚐViewerEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ViewerEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ViewerEvent", field, true, true, "ViewerEventType")
+}
+
+func (ec *executionContext) _ViewerEvent_createdAt(ctx context.Context, field graphql.CollectedField, obj *realtime.ViewerEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ViewerEvent_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ViewerEvent_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ViewerEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ViewerEvent_organizationId(ctx context.Context, field graphql.CollectedField, obj *realtime.ViewerEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ViewerEvent_organizationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganizationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ViewerEvent_organizationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ViewerEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ViewerEvent_organization(ctx context.Context, field graphql.CollectedField, obj *realtime.ViewerEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ViewerEvent_organization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ViewerEvent().Organization(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Organization) graphql.Marshaler {
+			return ec.marshalOOrganization2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋentᚐOrganization(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ViewerEvent_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ViewerEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Organization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ViewerEvent_member(ctx context.Context, field graphql.CollectedField, obj *realtime.ViewerEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ViewerEvent_member(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ViewerEvent().Member(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Member) graphql.Marshaler {
+			return ec.marshalOMember2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋentᚐMember(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ViewerEvent_member(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ViewerEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Member(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ViewerEvent_invitation(ctx context.Context, field graphql.CollectedField, obj *realtime.ViewerEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ViewerEvent_invitation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ViewerEvent().Invitation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Invitation) graphql.Marshaler {
+			return ec.marshalOInvitation2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋentᚐInvitation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ViewerEvent_invitation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ViewerEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invitation(ctx, field)
 		},
 	}
 	return fc, nil
@@ -13673,6 +14318,28 @@ func (ec *executionContext) _OrganizationEvent(ctx context.Context, sel ast.Sele
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._OrganizationEvent_data(ctx, field, obj)
 				})
+		case "cursor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._OrganizationEvent_cursor(ctx, field, obj)
+				})
+		case "organizationId":
+			out.Values[i] = ec._OrganizationEvent_organizationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "invitationId":
+			out.Values[i] = ec._OrganizationEvent_invitationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "invitation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._OrganizationEvent_invitation(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -14406,6 +15073,28 @@ func (ec *executionContext) _SlugAvailability(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "organizationEvents":
+		return ec._Subscription_organizationEvents(ctx, fields[0])
+	case "viewerEvents":
+		return ec._Subscription_viewerEvents(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
 var transferOwnershipPayloadImplementors = []string{"TransferOwnershipPayload"}
 
 func (ec *executionContext) _TransferOwnershipPayload(ctx context.Context, sel ast.SelectionSet, obj *model.TransferOwnershipPayload) graphql.Marshaler {
@@ -14618,6 +15307,68 @@ func (ec *executionContext) _VerifyEmailPayload(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var viewerEventImplementors = []string{"ViewerEvent"}
+
+func (ec *executionContext) _ViewerEvent(ctx context.Context, sel ast.SelectionSet, obj *realtime.ViewerEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, viewerEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ViewerEvent")
+		case "type":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ViewerEvent_type(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._ViewerEvent_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "organizationId":
+			out.Values[i] = ec._ViewerEvent_organizationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "organization":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ViewerEvent_organization(ctx, field, obj)
+				})
+		case "member":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ViewerEvent_member(ctx, field, obj)
+				})
+		case "invitation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ViewerEvent_invitation(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15116,6 +15867,24 @@ func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast
 	return ret
 }
 
+func (ec *executionContext) unmarshalNID2ᚖstring(ctx context.Context, v any) (*string, error) {
+	res, err := graphql.UnmarshalID(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNID2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ID!")
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalID(*v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -15306,6 +16075,14 @@ func (ec *executionContext) marshalNOrganization2ᚖgithubᚗcomᚋorgqlᚋorgql
 		return graphql.Null
 	}
 	return ec._Organization(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOrganizationEvent2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋentᚐEvent(ctx context.Context, sel ast.SelectionSet, v *ent.Event) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OrganizationEvent!")
+		return graphql.Null
+	}
+	return ec._OrganizationEvent(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNOrganizationEventOrderField2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋentᚐOrganizationEventOrderField(ctx context.Context, v any) (*ent.OrganizationEventOrderField, error) {
@@ -15572,6 +16349,24 @@ func (ec *executionContext) marshalNVerifyEmailPayload2ᚖgithubᚗcomᚋorgql�
 		return graphql.Null
 	}
 	return ec._VerifyEmailPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNViewerEvent2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋinternalᚋrealtimeᚐViewerEvent(ctx context.Context, sel ast.SelectionSet, v *realtime.ViewerEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ViewerEvent!")
+		return graphql.Null
+	}
+	return ec._ViewerEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNViewerEventType2githubᚗcomᚋorgqlᚋorgqlᚋgraphᚋmodelᚐViewerEventType(ctx context.Context, v any) (model.ViewerEventType, error) {
+	var res model.ViewerEventType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNViewerEventType2githubᚗcomᚋorgqlᚋorgqlᚋgraphᚋmodelᚐViewerEventType(ctx context.Context, sel ast.SelectionSet, v model.ViewerEventType) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {

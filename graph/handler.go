@@ -9,6 +9,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/orgql/orgql/internal/gqlws"
 )
 
 // HandlerOptions configure the GraphQL endpoint.
@@ -25,6 +27,8 @@ type HandlerOptions struct {
 	TokenLimit int
 	// MaxUploadBytes bounds a multipart request (a logo upload).
 	MaxUploadBytes int64
+	// Websocket serves subscriptions (and any operation) over WebSocket.
+	Websocket *gqlws.Transport
 	Logger         *slog.Logger
 }
 
@@ -37,6 +41,9 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	cfg.Directives.HasRole = r.hasRole
 	setComplexity(&cfg.Complexity)
 	srv := handler.New(NewExecutableSchema(cfg))
+	if o.Websocket != nil {
+		srv.AddTransport(o.Websocket)
+	}
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.AddTransport(transport.MultipartForm{MaxUploadSize: o.MaxUploadBytes, MaxMemory: o.MaxUploadBytes})
@@ -54,11 +61,16 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	}
 	srv.Use(operationLimits{maxDepth: o.DepthLimit, maxAliases: o.AliasLimit, introspection: o.Introspection})
 	srv.AroundOperations(r.withOperationState)
+	srv.AroundResponses(freshPerEvent)
 	srv.AroundFields(forgetAfterMutation)
 	srv.AroundFields(markResolverErrors)
 	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Header.Get("Upgrade") != "" {
+			srv.ServeHTTP(w, req) // websocket operations may be of any type
+			return
+		}
 		srv.ServeHTTP(w, req.WithContext(withHTTPMethod(req.Context(), req.Method)))
 	})
 }

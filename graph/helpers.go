@@ -6,7 +6,9 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/internal/org"
+	"github.com/orgql/orgql/internal/realtime"
 	"github.com/orgql/orgql/internal/role"
 )
 
@@ -67,4 +69,15 @@ func invitationRef(tok, id *string) org.Ref {
 		ref.ID = *id
 	}
 	return ref
+}
+
+// preloaded returns what the realtime feeds loaded for an event being delivered
+// (shared by all its subscribers), so that a fan-out costs no query per subscriber.
+// Subscribers are members of the event's organization, which may see its members
+// and the users an event names.
+func (r *Resolver) preloaded(e *ent.Event) (*realtime.Preload, bool) {
+	if r.Feeds == nil {
+		return nil, false
+	}
+	return r.Feeds.Preloaded(e.ID)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/vikstrous/dataloadgen"
 
 	"github.com/orgql/orgql/ent"
+	"github.com/orgql/orgql/ent/invitation"
 	"github.com/orgql/orgql/ent/member"
 	"github.com/orgql/orgql/ent/organization"
 	"github.com/orgql/orgql/ent/user"
@@ -23,6 +24,7 @@ type loaders struct {
 	ownerCount  *dataloadgen.Loader[string, int]
 	member      *dataloadgen.Loader[string, *ent.Member]
 	user        *dataloadgen.Loader[string, *ent.User]
+	invitation  *dataloadgen.Loader[string, *ent.Invitation]
 	// organization loads organizations through the read policy (members only).
 	organization *dataloadgen.Loader[string, *ent.Organization]
 	// invitedOrganization loads organizations past the read policy, for the name
@@ -62,6 +64,10 @@ func (r *Resolver) newLoaders() *loaders {
 		user: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]*ent.User, error) {
 			list, err := c.User.Query().Where(user.IDIn(ids...)).All(ctx)
 			return index(list, err, func(u *ent.User) string { return u.ID }, ids)
+		}, opts...),
+		invitation: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]*ent.Invitation, error) {
+			list, err := c.Invitation.Query().Where(invitation.IDIn(ids...)).All(ctx)
+			return index(list, err, func(i *ent.Invitation) string { return i.ID }, ids)
 		}, opts...),
 		organization: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]*ent.Organization, error) {
 			list, err := c.Organization.Query().Where(organization.IDIn(ids...)).All(ctx)
@@ -118,6 +124,7 @@ func (l *loaders) clear() {
 	l.member.ClearAll()
 	l.eventUser.ClearAll()
 	l.user.ClearAll()
+	l.invitation.ClearAll()
 	l.organization.ClearAll()
 	l.invitedOrganization.ClearAll()
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/ent/event"
+	"github.com/orgql/orgql/ent/invitation"
 	"github.com/orgql/orgql/ent/member"
 	"github.com/orgql/orgql/ent/organization"
 	"github.com/orgql/orgql/ent/user"
@@ -40,6 +41,13 @@ var nodeLoaders = map[string]func(ctx context.Context, c *ent.Client, ids []stri
 			return nil, err
 		}
 		return byID(q.All(ctx))(func(m *ent.Member) string { return m.ID })
+	},
+	ids.Invitation: func(ctx context.Context, c *ent.Client, idList []string) (map[string]ent.Noder, error) {
+		q, err := c.Invitation.Query().Where(invitation.IDIn(idList...)).CollectFields(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return byID(q.All(ctx))(func(i *ent.Invitation) string { return i.ID })
 	},
 	ids.Event: func(ctx context.Context, c *ent.Client, idList []string) (map[string]ent.Noder, error) {
 		q, err := c.Event.Query().Where(event.IDIn(idList...)).CollectFields(ctx)

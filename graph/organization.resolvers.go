@@ -204,6 +204,9 @@ func (r *organizationEventResolver) Actor(ctx context.Context, obj *ent.Event) (
 	if obj.ActorID == nil {
 		return nil, nil
 	}
+	if p, ok := r.preloaded(obj); ok {
+		return p.Actor, nil
+	}
 	return r.load(ctx).eventUser.Load(ctx, *obj.ActorID)
 }
 
@@ -211,12 +214,18 @@ func (r *organizationEventResolver) Member(ctx context.Context, obj *ent.Event) 
 	if obj.MemberID == nil {
 		return nil, nil
 	}
+	if p, ok := r.preloaded(obj); ok {
+		return p.Member, nil
+	}
 	return r.load(ctx).member.Load(ctx, *obj.MemberID)
 }
 
 func (r *organizationEventResolver) User(ctx context.Context, obj *ent.Event) (*ent.User, error) {
 	if obj.SubjectUserID == nil {
 		return nil, nil
+	}
+	if p, ok := r.preloaded(obj); ok {
+		return p.Subject, nil
 	}
 	return r.load(ctx).eventUser.Load(ctx, *obj.SubjectUserID)
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/orgql/orgql/internal/account"
 	"github.com/orgql/orgql/internal/database"
 	"github.com/orgql/orgql/internal/org"
+	"github.com/orgql/orgql/internal/realtime"
 )
 
 // Resolver holds the services the resolvers call.
@@ -13,6 +14,7 @@ type Resolver struct {
 	DB       *database.DB
 	Accounts *account.Service
 	Orgs     *org.Service
+	Feeds    *realtime.Feeds
 	// BaseURL is where this server is reachable, for absolute URLs (logos).
 	BaseURL string
 }

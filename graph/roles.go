@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/ent/invitation"
@@ -45,18 +46,34 @@ func rolesFrom(ctx context.Context) *roles {
 	return &roles{} // outside an operation: no caching
 }
 
+// freshPerEvent drops the caches before each event of a subscription: a
+// subscription's operation lives for hours, its events must not see stale roles.
+func freshPerEvent(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	if !graphql.HasOperationContext(ctx) {
+		return next(ctx) // a request refused before it became an operation
+	}
+	if oc := graphql.GetOperationContext(ctx); oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
+		forget(ctx)
+	}
+	return next(ctx)
+}
+
+func forget(ctx context.Context) {
+	r := rolesFrom(ctx)
+	r.mu.Lock()
+	r.loaded, r.byOrg = false, nil
+	r.mu.Unlock()
+	if l := loadersFrom(ctx); l != nil {
+		l.clear()
+	}
+}
+
 // forgetAfterMutation drops the role cache and the loaders' caches when a
 // mutation's resolver returns, so its payload shows the new state.
 func forgetAfterMutation(ctx context.Context, next graphql.Resolver) (any, error) {
 	res, err := next(ctx)
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Object == "Mutation" {
-		r := rolesFrom(ctx)
-		r.mu.Lock()
-		r.loaded, r.byOrg = false, nil
-		r.mu.Unlock()
-		if l := loadersFrom(ctx); l != nil {
-			l.clear()
-		}
+		forget(ctx)
 	}
 	return res, err
 }
@@ -142,6 +159,9 @@ func (r *Resolver) organizationOf(ctx context.Context, obj any) (string, error) 
 		return o.OrganizationID, nil
 	}
 	fc := graphql.GetFieldContext(ctx)
+	if id, ok := fc.Args["organizationId"].(string); ok {
+		return id, nil // a root field with the organization as its argument
+	}
 	in := reflect.Indirect(reflect.ValueOf(fc.Args["input"]))
 	notFound := apperr.NotFoundf("no such organization or member")
 	if in.Kind() != reflect.Struct {

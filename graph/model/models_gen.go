@@ -289,6 +289,12 @@ type SignUpInput struct {
 	InvitationToken *string `json:"invitationToken,omitempty"`
 }
 
+// Live streams over WebSocket (`ws://HOST/graphql`, subprotocol `graphql-transport-ws`,
+// or the legacy `graphql-ws`). Authenticate with the session cookie or a
+// `connection_init` payload `{"authorization": "Bearer <token>"}`.
+type Subscription struct {
+}
+
 // Input of `transferOwnership`.
 type TransferOwnershipInput struct {
 	// The organization.
@@ -504,6 +510,70 @@ func (e *OrganizationEventType) UnmarshalJSON(b []byte) error {
 }
 
 func (e OrganizationEventType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The kind of a viewer event.
+type ViewerEventType string
+
+const (
+	// An invitation arrived for the viewer's verified email address (or was sent again).
+	ViewerEventTypeInvitationReceived ViewerEventType = "INVITATION_RECEIVED"
+	// The viewer's role in an organization changed (also by a transfer of ownership).
+	ViewerEventTypeRoleChanged ViewerEventType = "ROLE_CHANGED"
+	// The viewer was removed from an organization.
+	ViewerEventTypeRemovedFromOrganization ViewerEventType = "REMOVED_FROM_ORGANIZATION"
+	// An organization the viewer belonged to was deleted.
+	ViewerEventTypeOrganizationDeleted ViewerEventType = "ORGANIZATION_DELETED"
+)
+
+var AllViewerEventType = []ViewerEventType{
+	ViewerEventTypeInvitationReceived,
+	ViewerEventTypeRoleChanged,
+	ViewerEventTypeRemovedFromOrganization,
+	ViewerEventTypeOrganizationDeleted,
+}
+
+func (e ViewerEventType) IsValid() bool {
+	switch e {
+	case ViewerEventTypeInvitationReceived, ViewerEventTypeRoleChanged, ViewerEventTypeRemovedFromOrganization, ViewerEventTypeOrganizationDeleted:
+		return true
+	}
+	return false
+}
+
+func (e ViewerEventType) String() string {
+	return string(e)
+}
+
+func (e *ViewerEventType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ViewerEventType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ViewerEventType", str)
+	}
+	return nil
+}
+
+func (e ViewerEventType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ViewerEventType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ViewerEventType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -32,6 +32,9 @@ type Options struct {
 	VerificationTTL time.Duration
 	ResetTTL        time.Duration
 	Limits          Limits
+	// SessionsEnded hears of sessions that ended (sign-out, password reset), so
+	// their websockets close.
+	SessionsEnded func(ctx context.Context, ids []string)
 }
 
 // Limits are the rate limits of the account operations (events per window).
@@ -113,6 +116,9 @@ type Invitations interface {
 	// AcceptToken accepts an invitation for the viewer of ctx.
 	AcceptToken(ctx context.Context, token string) (*ent.Member, error)
 }
+
+// SetSessionsEnded connects the hook that closes the websockets of ended sessions.
+func (s *Service) SetSessionsEnded(f func(ctx context.Context, ids []string)) { s.opts.SessionsEnded = f }
 
 // SetInvitations connects the invitation service (it is built after this one).
 func (s *Service) SetInvitations(i Invitations) { s.invitations = i }
@@ -251,10 +257,24 @@ func (s *Service) SignOut(ctx context.Context, everywhere bool) (int, error) {
 		return 0, nil
 	}
 	defer viewer.Replace(ctx, nil)
+	var ended []string
 	if everywhere {
-		return s.sessions.RevokeUser(ctx, s.db.Client, v.User.ID, "")
+		ids, err := s.sessions.RevokeUser(ctx, s.db.Client, v.User.ID, "")
+		if err != nil {
+			return 0, err
+		}
+		ended = ids
+	} else {
+		n, err := s.sessions.Revoke(ctx, s.db.Client, v.Session.ID)
+		if err != nil {
+			return 0, err
+		}
+		if n > 0 {
+			ended = []string{v.Session.ID}
+		}
 	}
-	return s.sessions.Revoke(ctx, s.db.Client, v.Session.ID)
+	s.sessionsEnded(ctx, ended)
+	return len(ended), nil
 }
 
 // RequestEmailVerification mails the viewer a new verification link.
@@ -356,7 +376,10 @@ func (s *Service) ResetPassword(ctx context.Context, tok, newPassword string) (*
 	if err != nil {
 		return nil, err
 	}
-	var out *Session
+	var (
+		out   *Session
+		ended []string
+	)
 	err = s.db.Tx(ctx, func(tx *ent.Tx) error {
 		t, err := s.redeem(ctx, tx, tok, usertoken.PurposeRESET_PASSWORD)
 		if err != nil {
@@ -376,7 +399,7 @@ func (s *Service) ResetPassword(ctx context.Context, tok, newPassword string) (*
 			SetUsedAt(s.sessions.Now()).Save(sctx); err != nil {
 			return err
 		}
-		if _, err := s.sessions.RevokeUser(ctx, tx.Client(), t.UserID, ""); err != nil {
+		if ended, err = s.sessions.RevokeUser(ctx, tx.Client(), t.UserID, ""); err != nil {
 			return err
 		}
 		out, err = s.startSession(ctx, tx.Client(), u)
@@ -387,8 +410,15 @@ func (s *Service) ResetPassword(ctx context.Context, tok, newPassword string) (*
 	}
 	out.User = out.User.Unwrap()
 	out.Session = out.Session.Unwrap()
+	s.sessionsEnded(ctx, ended)
 	signedIn(ctx, out)
 	return out, nil
+}
+
+func (s *Service) sessionsEnded(ctx context.Context, ids []string) {
+	if len(ids) > 0 && s.opts.SessionsEnded != nil {
+		s.opts.SessionsEnded(ctx, ids)
+	}
 }
 
 var errInvalidToken = apperr.Input("input.token", apperr.ReasonInvalidToken, "the link is invalid, expired or already used; request a new one")

@@ -24,8 +24,10 @@ import (
 	"github.com/orgql/orgql/internal/config"
 	"github.com/orgql/orgql/internal/database"
 	"github.com/orgql/orgql/internal/httpx"
+	"github.com/orgql/orgql/internal/gqlws"
 	"github.com/orgql/orgql/internal/mail"
 	"github.com/orgql/orgql/internal/org"
+	"github.com/orgql/orgql/internal/realtime"
 	"github.com/orgql/orgql/internal/password"
 )
 
@@ -54,6 +56,8 @@ type App struct {
 	Sessions *auth.Sessions
 	Accounts *account.Service
 	Orgs     *org.Service
+	Feeds    *realtime.Feeds
+	Sockets  *gqlws.Hub
 	log      *slog.Logger
 }
 
@@ -106,6 +110,28 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Limits:          limits,
 	}, log)
 
+	var bus realtime.Bus = realtime.Local{}
+	if cfg.RedisURL != "" {
+		rb, err := realtime.NewRedis(cfg.RedisURL, log)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		bus = rb
+	}
+	sockets := gqlws.NewHub(cfg.WebsocketPing)
+	feeds := realtime.New(db.Client, bus, realtime.Options{
+		PollInterval: cfg.RealtimePollInterval,
+		Buffer:       cfg.SubscriberBuffer,
+		SessionsEnded: func(ids []string) {
+			for _, id := range ids {
+				sockets.CloseSession(id)
+			}
+		},
+		Logger: log,
+	})
+	accounts.SetSessionsEnded(feeds.SessionsEnded)
+
 	orgs := org.New(db, org.Options{
 		MaxOwned:              cfg.MaxOwnedOrganizations,
 		PublicURL:             cfg.PublicURL,
@@ -115,11 +141,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 		InvitesPerHour:        cfg.InvitationsPerHour,
 		ResendCooldown:        cfg.InvitationResendCooldown,
 		NotifyMail:            outbox.Notify,
-	}, nil, log)
+	}, feeds.Committed, log)
 	accounts.SetInvitations(orgs)
 
-	a := &App{DB: db, Outbox: outbox, Sessions: sessions, Accounts: accounts, Orgs: orgs, log: log}
-	a.Handler = a.routes(cfg, &graph.Resolver{DB: db, Accounts: accounts, Orgs: orgs, BaseURL: cfg.BaseURL})
+	a := &App{DB: db, Outbox: outbox, Sessions: sessions, Accounts: accounts, Orgs: orgs,
+		Feeds: feeds, Sockets: sockets, log: log}
+	a.Handler = a.routes(cfg, &graph.Resolver{DB: db, Accounts: accounts, Orgs: orgs, Feeds: feeds, BaseURL: cfg.BaseURL})
 	return a, nil
 }
 
@@ -131,6 +158,7 @@ func (a *App) routes(cfg config.Config, r *graph.Resolver) http.Handler {
 		AliasLimit:      cfg.AliasLimit,
 		TokenLimit:      15000,
 		MaxUploadBytes:  cfg.MaxUploadBytes,
+		Websocket:       a.websocket(cfg),
 		Logger:          a.log,
 	})
 	api := httpx.GraphQLGuard(cfg.MaxBodyBytes, cfg.MaxUploadBytes, a.Sessions.Middleware(gql))
@@ -164,6 +192,9 @@ func (a *App) routes(cfg config.Config, r *graph.Resolver) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /logos/{org}/{hash}", a.serveLogo)
+	if cfg.Metrics {
+		mux.Handle("GET /metrics", a.metrics())
+	}
 	if cfg.GraphiQL {
 		mux.Handle("GET /{$}", playground.Handler("orgql", "/graphql"))
 	}
@@ -215,6 +246,7 @@ func (a *App) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.Outbox.Run(ctx) })
 	g.Go(func() error { return a.janitor(ctx) })
+	g.Go(func() error { return a.RunRealtime(ctx) })
 	err := g.Wait()
 	if errors.Is(err, context.Canceled) {
 		return nil

@@ -46,6 +46,14 @@ func withRequest(ctx context.Context, r *Request) context.Context {
 	return context.WithValue(ctx, requestKey{}, r)
 }
 
+// WithRequestInfo carries a request's details (address, agent) into a context that
+// outlives it (a websocket's operations); cookies can no longer be set there.
+func WithRequestInfo(ctx context.Context, r *Request) context.Context {
+	cp := *r
+	cp.w = nil
+	return withRequest(ctx, &cp)
+}
+
 // SetSessionCookie makes the response set the session cookie. HttpOnly keeps it from
 // scripts; SameSite=Lax keeps it off cross-site POSTs (CSRF).
 func SetSessionCookie(ctx context.Context, tok string, expires time.Time) {

@@ -119,13 +119,48 @@ func (s *Sessions) Revoke(ctx context.Context, client *ent.Client, id string) (i
 	return client.Session.Delete().Where(session.ID(id)).Exec(viewer.System(ctx))
 }
 
-// RevokeUser ends every session of a user except keepID (may be empty).
-func (s *Sessions) RevokeUser(ctx context.Context, client *ent.Client, userID, keepID string) (int, error) {
-	q := client.Session.Delete().Where(session.UserID(userID))
+// RevokeUser ends every session of a user except keepID (may be empty) and returns
+// the IDs of the sessions it ended.
+func (s *Sessions) RevokeUser(ctx context.Context, client *ent.Client, userID, keepID string) ([]string, error) {
+	sctx := viewer.System(ctx)
+	q := client.Session.Query().Where(session.UserID(userID))
 	if keepID != "" {
 		q.Where(session.IDNEQ(keepID))
 	}
-	return q.Exec(viewer.System(ctx))
+	ids, err := q.IDs(sctx)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	_, err = client.Session.Delete().Where(session.IDIn(ids...)).Exec(sctx)
+	return ids, err
+}
+
+// Live returns which of the session IDs are alive (exist and have not expired), and
+// marks them used now: an open websocket keeps its session from going idle.
+func (s *Sessions) Live(ctx context.Context, ids []string) (map[string]bool, error) {
+	sctx := viewer.System(ctx)
+	live := make(map[string]bool, len(ids))
+	now := s.now()
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		list, err := s.client.Session.Query().Where(session.IDIn(chunk...)).All(sctx)
+		if err != nil {
+			return nil, err
+		}
+		var touch []string
+		for _, sess := range list {
+			if s.alive(sess, now) {
+				live[sess.ID] = true
+				touch = append(touch, sess.ID)
+			}
+		}
+		if len(touch) > 0 {
+			if err := s.client.Session.Update().Where(session.IDIn(touch...)).SetLastSeenAt(now).Exec(sctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return live, nil
 }
 
 // DeleteExpired removes sessions past their absolute or idle expiry.

@@ -47,6 +47,12 @@ type Config struct {
 	MaxPendingInvitations    int
 	InvitationsPerHour       int
 
+	RedisURL             string
+	RealtimePollInterval time.Duration
+	SubscriberBuffer     int
+	WebsocketPing        time.Duration
+	Metrics              bool
+
 	MaxBodyBytes    int64
 	MaxUploadBytes  int64
 	ComplexityLimit int
@@ -73,6 +79,10 @@ func Default() Config {
 		VerificationTTL:          48 * time.Hour,
 		ResetTTL:                 time.Hour,
 		MaxOwnedOrganizations:    10,
+		RealtimePollInterval:     2 * time.Second,
+		SubscriberBuffer:         256,
+		WebsocketPing:            25 * time.Second,
+		Metrics:                  true,
 		InvitationTTL:            7 * 24 * time.Hour,
 		InvitationResendCooldown: time.Minute,
 		MaxPendingInvitations:    500,
@@ -119,6 +129,11 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.DurationVar(&c.SessionMaxAge, "session-max-age", c.SessionMaxAge, "end sessions this long after sign-in")
 	fs.DurationVar(&c.VerificationTTL, "verification-ttl", c.VerificationTTL, "lifetime of email verification links")
 	fs.DurationVar(&c.ResetTTL, "reset-ttl", c.ResetTTL, "lifetime of password reset links")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis for realtime events across instances, e.g. redis://localhost:6379/0; empty: this instance only")
+	fs.DurationVar(&c.RealtimePollInterval, "realtime-poll-interval", c.RealtimePollInterval, "how often active event feeds read the event table without a notice (the delay bound when Redis is down)")
+	fs.IntVar(&c.SubscriberBuffer, "subscriber-buffer", c.SubscriberBuffer, "undelivered events a subscriber may have before it is ended (it resumes from a cursor)")
+	fs.DurationVar(&c.WebsocketPing, "websocket-ping", c.WebsocketPing, "interval of websocket keep-alive pings")
+	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted GraphQL request body")
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", c.MaxUploadBytes, "largest accepted multipart (file upload) request")
 	fs.IntVar(&c.ComplexityLimit, "complexity-limit", c.ComplexityLimit, "largest accepted query complexity (a field costs 1, a list its page size times its fields)")

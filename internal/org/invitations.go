@@ -101,6 +101,9 @@ func (s *Service) InviteMany(ctx context.Context, orgID string, reqs []InviteReq
 	for i, req := range reqs {
 		inv, err := s.inviteOne(ctx, orgID, req, fmt.Sprintf("input.invitations.%d", i))
 		res := InviteResult{Email: strings.TrimSpace(req.Email), Invitation: inv}
+		if normalized, err := validate.Email("", req.Email); err == nil {
+			res.Email = normalized
+		}
 		if err != nil {
 			ae, ok := apperr.As(err)
 			// Whole-request refusals (no session, not a member, wrong role) and faults
@@ -161,17 +164,8 @@ func (s *Service) inviteOne(ctx context.Context, orgID string, req InviteRequest
 		case !ent.IsNotFound(err):
 			return err
 		}
-		if max := s.opts.MaxPendingInvitations; max > 0 {
-			n, err := c.tx.Invitation.Query().
-				Where(invitation.OrganizationID(c.org.ID), StatusPredicate(StatusPending, now)).
-				Count(c.ctx)
-			if err != nil {
-				return err
-			}
-			if n >= max {
-				return apperr.New(apperr.Forbidden, ReasonLimitReached,
-					fmt.Sprintf("the organization has %d pending invitations, the most allowed; cancel some first", n))
-			}
+		if err := s.checkPendingCap(c, now); err != nil {
+			return err
 		}
 		tok, hash := token.New()
 		inv, err = c.tx.Invitation.Create().
@@ -203,6 +197,25 @@ func (s *Service) inviteOne(ctx context.Context, orgID string, req InviteRequest
 		return nil, wrap("inviting", err)
 	}
 	return inv.Unwrap(), nil
+}
+
+// checkPendingCap refuses a new pending invitation at the organization's cap.
+func (s *Service) checkPendingCap(c *change, now time.Time) error {
+	max := s.opts.MaxPendingInvitations
+	if max <= 0 {
+		return nil
+	}
+	n, err := c.tx.Invitation.Query().
+		Where(invitation.OrganizationID(c.org.ID), StatusPredicate(StatusPending, now)).
+		Count(c.ctx)
+	if err != nil {
+		return err
+	}
+	if n >= max {
+		return apperr.New(apperr.Forbidden, ReasonLimitReached,
+			fmt.Sprintf("the organization has %d pending invitations, the most allowed; cancel some first", n))
+	}
+	return nil
 }
 
 // mailInvitation queues the invitation email with the (only ever clear) token.
@@ -320,6 +333,12 @@ func (s *Service) Resend(ctx context.Context, invitationID string, newRole *role
 		}
 		if ok, wait := s.invites.Allow(c.actor.UserID); !ok {
 			return apperr.Limited(wait)
+		}
+		if !now.Before(inv.ExpiresAt) {
+			// Reviving an expired invitation makes it pending again: the cap applies.
+			if err := s.checkPendingCap(c, now); err != nil {
+				return err
+			}
 		}
 		tok, hash := token.New()
 		// Compare-and-set on the old token: a concurrent resend or response wins.

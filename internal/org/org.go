@@ -56,15 +56,19 @@ type Service struct {
 	invites *ratelimit.Limiter
 	clock   func() time.Time
 	// committed is called with the events of each committed change (the realtime
-	// feed hooks in here).
-	committed func(ctx context.Context, evs []*ent.Event)
+	// feeds hook in here).
+	committed Committed
 }
+
+// Committed receives the events of a committed change, and the users they concern
+// beyond their subjects (the members of a deleted organization).
+type Committed func(ctx context.Context, evs []*ent.Event, audience []string)
 
 // New returns the service. committed, if not nil, receives the events of every
 // committed change.
-func New(db *database.DB, opts Options, committed func(context.Context, []*ent.Event), log *slog.Logger) *Service {
+func New(db *database.DB, opts Options, committed Committed, log *slog.Logger) *Service {
 	if committed == nil {
-		committed = func(context.Context, []*ent.Event) {}
+		committed = func(context.Context, []*ent.Event, []string) {}
 	}
 	return &Service{db: db, opts: opts, log: log, committed: committed,
 		invites: ratelimit.New(opts.InvitesPerHour, time.Hour), clock: time.Now}
@@ -83,6 +87,8 @@ type change struct {
 	events []*ent.Event
 	// notifyMail: the change queued email; wake the outbox after commit.
 	notifyMail bool
+	// audience: users the events concern beyond their subjects.
+	audience []string
 }
 
 // inOrg runs fn in a transaction that holds orgID's row lock, with the viewer's
@@ -126,7 +132,7 @@ func (s *Service) locked(ctx context.Context, orgID string, fn func(c *change) e
 		return nil, err
 	}
 	if len(c.events) > 0 {
-		s.committed(ctx, c.events)
+		s.committed(ctx, c.events, c.audience)
 	}
 	if c.notifyMail && s.opts.NotifyMail != nil {
 		s.opts.NotifyMail()

@@ -96,7 +96,7 @@ func (s *Service) Create(ctx context.Context, name, slug string) (*ent.Organizat
 	o, m = o.Unwrap(), m.Unwrap()
 	v.Session.ActiveOrganizationID = &o.ID
 	m.Edges.Organization = o
-	s.committed(ctx, evs)
+	s.committed(ctx, evs, nil)
 	return o, m, nil
 }
 
@@ -292,6 +292,12 @@ func (s *Service) Delete(ctx context.Context, orgID, confirmSlug string) error {
 		if err := c.record(events.Change{Type: events.OrganizationDeleted, Data: map[string]any{"name": c.org.Name, "slug": c.org.Slug}}); err != nil {
 			return err
 		}
+		// Every member hears of it in their viewerEvents stream.
+		users, err := c.tx.Member.Query().Where(member.OrganizationID(c.org.ID)).Select(member.FieldUserID).Strings(c.ctx)
+		if err != nil {
+			return err
+		}
+		c.audience = users
 		// Foreign keys cascade to members, invitations and the logo, and clear the
 		// sessions' active organization.
 		return c.tx.Organization.DeleteOneID(c.org.ID).Exec(c.ctx)

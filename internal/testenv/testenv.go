@@ -116,7 +116,17 @@ func New(t testing.TB, kind string, opts ...Option) *Env {
 	a.Orgs.SetClock(e.Now)
 	e.App = a
 	e.Server = httptest.NewServer(a.Handler)
+	// The realtime workers run as in production; the mail outbox does not: tests
+	// deliver mail when they read it (Mailbox), so they see exactly what was sent.
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.RunRealtime(ctx)
+	}()
 	t.Cleanup(func() {
+		stop()
+		<-done
 		e.Server.Close()
 		a.Close()
 	})

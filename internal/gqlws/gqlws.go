@@ -1,0 +1,534 @@
+// Package gqlws serves GraphQL over WebSocket on gorilla/websocket, speaking the
+// graphql-transport-ws protocol exactly as its protocol document specifies
+// (https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md), plus the legacy
+// graphql-ws protocol of subscriptions-transport-ws. It is a gqlgen transport
+// (graphql.Transport) of its own because gqlgen's built-in one answers most protocol
+// violations with a generic 1002 instead of the protocol's close codes, and because
+// owning the connection lets us bound memory per idle subscription (one goroutine
+// per connection plus one per operation, pooled write buffers, small read buffers)
+// and close sockets when their session ends.
+package gqlws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// The subprotocols, preferred first.
+const (
+	ProtocolTransportWS = "graphql-transport-ws"
+	ProtocolLegacy      = "graphql-ws"
+)
+
+// Close codes: graphql-transport-ws's, and two of RFC 6455's.
+const (
+	CloseNormal         = websocket.CloseNormalClosure // 1000
+	CloseGoingAway      = websocket.CloseGoingAway     // 1001: server shutting down
+	CloseTryAgainLater  = websocket.CloseTryAgainLater // 1013: fell behind; resume with a cursor
+	CloseInternalError  = websocket.CloseInternalServerErr
+	CloseBadRequest     = 4400 // invalid message
+	CloseUnauthorized   = 4401 // subscribe before connection_ack
+	CloseForbidden      = 4403 // init refused, session ended
+	CloseSubprotocol    = 4406 // no supported subprotocol
+	CloseInitTimeout    = 4408 // no connection_init in time
+	CloseDuplicateID    = 4409 // subscriber for that id already exists
+	CloseTooManyInits   = 4429 // second connection_init
+	closeWriteDeadline  = time.Second
+	defaultInitTimeout  = 3 * time.Second
+	defaultWriteTimeout = 10 * time.Second
+	defaultReadLimit    = 64 << 10
+)
+
+// Session is what Authenticate establishes for a connection.
+type Session struct {
+	// Ctx carries the viewer for the connection's operations.
+	Ctx context.Context
+	// ID identifies the session, so that ending it closes its sockets.
+	ID string
+	// ExpiresAt is when the session ends at the latest; the socket closes then.
+	ExpiresAt time.Time
+}
+
+// ErrForbidden refuses a connection_init; the socket closes with 4403.
+var ErrForbidden = errors.New("forbidden")
+
+// Transport serves GraphQL over WebSocket.
+type Transport struct {
+	// Upgrader accepts the connection; its CheckOrigin enforces the allowed origins
+	// (403 otherwise). Subprotocols are set by the transport.
+	Upgrader websocket.Upgrader
+	// Authenticate turns the upgrade request (its cookie) and the connection_init
+	// payload into a session, or returns an error (the socket closes with 4403).
+	Authenticate func(r *http.Request, payload map[string]any) (Session, error)
+	// InitTimeout bounds the wait for connection_init (default 3 s, then 4408).
+	InitTimeout time.Duration
+	// WriteTimeout bounds each write to a client (default 10 s); a client that does
+	// not read for that long is disconnected.
+	WriteTimeout time.Duration
+	// ReadLimit caps a client message (default 64 KiB; larger closes with 1009).
+	ReadLimit int64
+	// Hub keeps the open connections, pings them and closes them when their session
+	// ends or the server stops.
+	Hub *Hub
+	// Logger receives connection errors.
+	Logger *slog.Logger
+}
+
+var _ graphql.Transport = (*Transport)(nil)
+
+// Supports reports whether r asks for a websocket.
+func (t *Transport) Supports(r *http.Request) bool { return websocket.IsWebSocketUpgrade(r) }
+
+// Do serves one websocket connection until it closes. The HTTP handler's goroutine
+// reads the socket; each operation runs in a goroutine of its own.
+func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	up := t.Upgrader
+	up.Subprotocols = []string{ProtocolTransportWS, ProtocolLegacy}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered (403 for a bad origin, 400 otherwise)
+	}
+	c := &conn{
+		t:    t,
+		ws:   ws,
+		exec: exec,
+		req:  r,
+		ops:  map[string]context.CancelFunc{},
+	}
+	c.run()
+}
+
+// message is a protocol message of either subprotocol.
+type message struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// conn is one websocket connection.
+type conn struct {
+	t    *Transport
+	ws   *websocket.Conn
+	exec graphql.GraphExecutor
+	req  *http.Request
+
+	legacy  bool
+	session Session
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	writeMu sync.Mutex
+
+	mu     sync.Mutex
+	acked  bool
+	closed bool
+	ops    map[string]context.CancelFunc
+	expiry *time.Timer
+}
+
+func (c *conn) log() *slog.Logger {
+	if c.t.Logger != nil {
+		return c.t.Logger
+	}
+	return slog.Default()
+}
+
+func (c *conn) run() {
+	defer c.shutdown()
+	switch c.ws.Subprotocol() {
+	case ProtocolTransportWS:
+	case ProtocolLegacy:
+		c.legacy = true
+	default:
+		c.closeWith(CloseSubprotocol, "Subprotocol not acceptable: use graphql-transport-ws")
+		return
+	}
+	limit := c.t.ReadLimit
+	if limit <= 0 {
+		limit = defaultReadLimit
+	}
+	c.ws.SetReadLimit(limit)
+	if !c.init() {
+		return
+	}
+	if c.t.Hub != nil {
+		c.t.Hub.add(c)
+		defer c.t.Hub.remove(c)
+	}
+	c.ws.SetPongHandler(func(string) error {
+		c.extendReadDeadline()
+		return nil
+	})
+	for {
+		c.extendReadDeadline()
+		m, err := c.read()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if !c.handle(m) {
+			return
+		}
+	}
+}
+
+// init waits for connection_init, authenticates and acknowledges.
+func (c *conn) init() bool {
+	timeout := c.t.InitTimeout
+	if timeout <= 0 {
+		timeout = defaultInitTimeout
+	}
+	_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
+	m, err := c.read()
+	if err != nil {
+		var ne interface{ Timeout() bool }
+		if errors.As(err, &ne) && ne.Timeout() {
+			c.closeWith(CloseInitTimeout, "Connection initialisation timeout")
+			return false
+		}
+		c.readFailed(err)
+		return false
+	}
+	switch m.Type {
+	case "connection_init":
+	case "subscribe", "start":
+		c.closeWith(CloseUnauthorized, "Unauthorized")
+		return false
+	case "connection_terminate":
+		c.closeWith(CloseNormal, "terminated")
+		return false
+	default:
+		if c.handlePing(m) {
+			// Pings may come before the init; the timeout still runs.
+			return c.init()
+		}
+		c.closeWith(CloseBadRequest, "Invalid message: expected connection_init")
+		return false
+	}
+	var payload map[string]any
+	if len(m.Payload) > 0 && string(m.Payload) != "null" {
+		if err := json.Unmarshal(m.Payload, &payload); err != nil {
+			c.closeWith(CloseBadRequest, "Invalid message: connection_init payload must be an object")
+			return false
+		}
+	}
+	s, err := c.t.Authenticate(c.req, payload)
+	if err != nil {
+		if c.legacy {
+			c.send(message{Type: "connection_error", Payload: errorJSON(err.Error())})
+		}
+		c.closeWith(CloseForbidden, "Forbidden")
+		return false
+	}
+	c.session = s
+	c.ctx, c.cancel = context.WithCancel(s.Ctx)
+	if !s.ExpiresAt.IsZero() {
+		c.expiry = time.AfterFunc(time.Until(s.ExpiresAt), func() {
+			c.closeWith(CloseForbidden, "Forbidden: session expired")
+		})
+	}
+	c.mu.Lock()
+	c.acked = true
+	c.mu.Unlock()
+	if !c.send(message{Type: "connection_ack"}) {
+		return false
+	}
+	if c.legacy {
+		c.send(message{Type: "ka"})
+	}
+	return true
+}
+
+// handle processes one message after the handshake; false ends the connection.
+func (c *conn) handle(m message) bool {
+	if c.handlePing(m) {
+		return true
+	}
+	switch m.Type {
+	case "connection_init":
+		c.closeWith(CloseTooManyInits, "Too many initialisation requests")
+		return false
+	case "subscribe", "start":
+		if (m.Type == "start") != c.legacy {
+			c.closeWith(CloseBadRequest, "Invalid message: unknown type "+m.Type)
+			return false
+		}
+		return c.subscribe(m)
+	case "complete", "stop":
+		if (m.Type == "stop") != c.legacy || m.ID == "" {
+			c.closeWith(CloseBadRequest, "Invalid message: "+m.Type+" needs an id")
+			return false
+		}
+		c.mu.Lock()
+		cancel := c.ops[m.ID]
+		delete(c.ops, m.ID)
+		c.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+		return true
+	case "connection_terminate":
+		if c.legacy {
+			c.closeWith(CloseNormal, "terminated")
+			return false
+		}
+	}
+	c.closeWith(CloseBadRequest, "Invalid message: unknown type "+m.Type)
+	return false
+}
+
+// handlePing answers a graphql-transport-ws ping; pongs need no answer.
+func (c *conn) handlePing(m message) bool {
+	if c.legacy {
+		return false
+	}
+	switch m.Type {
+	case "ping":
+		c.send(message{Type: "pong", Payload: m.Payload})
+		return true
+	case "pong":
+		return true
+	}
+	return false
+}
+
+// operation is the payload of subscribe/start.
+type operation struct {
+	Query         string         `json:"query"`
+	OperationName string         `json:"operationName"`
+	Variables     map[string]any `json:"variables"`
+	Extensions    map[string]any `json:"extensions"`
+}
+
+func (c *conn) subscribe(m message) bool {
+	var op operation
+	if m.ID == "" || len(m.Payload) == 0 || json.Unmarshal(m.Payload, &op) != nil || op.Query == "" {
+		c.closeWith(CloseBadRequest, "Invalid message: subscribe needs an id and a payload with a query")
+		return false
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	c.mu.Lock()
+	if _, dup := c.ops[m.ID]; dup {
+		c.mu.Unlock()
+		cancel()
+		c.closeWith(CloseDuplicateID, "Subscriber for "+m.ID+" already exists")
+		return false
+	}
+	c.ops[m.ID] = cancel
+	c.mu.Unlock()
+	go c.execute(ctx, cancel, m.ID, op)
+	return true
+}
+
+type abortKey struct{}
+
+type abortHolder struct {
+	mu  sync.Mutex
+	err *gqlerror.Error
+}
+
+// Abort ends the operation running in ctx with an error message instead of
+// "complete" (for example when a subscriber fell too far behind and must resume
+// from a cursor). The resolver must still end its stream. It reports whether ctx
+// belongs to a websocket operation.
+func Abort(ctx context.Context, err *gqlerror.Error) bool {
+	h, _ := ctx.Value(abortKey{}).(*abortHolder)
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	h.err = err
+	h.mu.Unlock()
+	return true
+}
+
+// execute runs one operation and streams its results.
+func (c *conn) execute(ctx context.Context, cancel context.CancelFunc, id string, op operation) {
+	defer cancel()
+	abort := &abortHolder{}
+	ctx = context.WithValue(ctx, abortKey{}, abort)
+	params := &graphql.RawParams{
+		Query:         op.Query,
+		OperationName: op.OperationName,
+		Variables:     op.Variables,
+		Extensions:    op.Extensions,
+		Headers:       c.req.Header,
+	}
+	start := graphql.Now()
+	params.ReadTime = graphql.TraceTiming{Start: start, End: start}
+	ctx = graphql.StartOperationTrace(ctx)
+	oc, errs := c.exec.CreateOperationContext(ctx, params)
+	if errs != nil {
+		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, oc), errs)
+		c.finish(id, resp.Errors)
+		return
+	}
+	responses, rctx := c.exec.DispatchOperation(ctx, oc)
+	for {
+		resp := responses(rctx)
+		if resp == nil {
+			break
+		}
+		if !c.sendResult(id, resp) {
+			return
+		}
+	}
+	abort.mu.Lock()
+	aerr := abort.err
+	abort.mu.Unlock()
+	if aerr != nil {
+		c.finish(id, gqlerror.List{aerr})
+		return
+	}
+	if ctx.Err() == nil {
+		c.finish(id, nil)
+	}
+}
+
+// finish ends an operation: with errors (an "error" message, which ends it by
+// itself) or with "complete".
+func (c *conn) finish(id string, errs gqlerror.List) {
+	c.mu.Lock()
+	_, active := c.ops[id]
+	delete(c.ops, id)
+	c.mu.Unlock()
+	if !active {
+		return // the client completed it
+	}
+	if len(errs) > 0 {
+		b, _ := json.Marshal(errs)
+		if c.legacy {
+			// Legacy clients expect request errors as a data message.
+			payload, _ := json.Marshal(map[string]any{"errors": errs})
+			c.send(message{ID: id, Type: "data", Payload: payload})
+			c.send(message{ID: id, Type: "complete"})
+			return
+		}
+		c.send(message{ID: id, Type: "error", Payload: b})
+		return
+	}
+	c.send(message{ID: id, Type: "complete"})
+}
+
+func (c *conn) sendResult(id string, resp *graphql.Response) bool {
+	b, err := json.Marshal(resp)
+	if err != nil {
+		c.log().Error("encoding a websocket result", "err", err)
+		return false
+	}
+	typ := "next"
+	if c.legacy {
+		typ = "data"
+	}
+	return c.send(message{ID: id, Type: typ, Payload: b})
+}
+
+// send writes one message; false when the connection is gone or too slow (a client
+// that does not read for WriteTimeout is disconnected, never waited on for ever).
+func (c *conn) send(m message) bool {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	timeout := c.t.WriteTimeout
+	if timeout <= 0 {
+		timeout = defaultWriteTimeout
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(timeout))
+	if err := c.ws.WriteJSON(m); err != nil {
+		c.abort()
+		return false
+	}
+	return true
+}
+
+func (c *conn) read() (message, error) {
+	var m message
+	typ, data, err := c.ws.ReadMessage()
+	if err != nil {
+		return m, err
+	}
+	if typ != websocket.TextMessage || json.Unmarshal(data, &m) != nil || m.Type == "" {
+		return m, errInvalid
+	}
+	return m, nil
+}
+
+var errInvalid = errors.New("invalid message")
+
+func (c *conn) readFailed(err error) {
+	var ce *websocket.CloseError
+	switch {
+	case errors.Is(err, errInvalid):
+		c.closeWith(CloseBadRequest, "Invalid message: not a JSON protocol message")
+	case errors.Is(err, websocket.ErrReadLimit):
+		c.closeWith(websocket.CloseMessageTooBig, "Message too big")
+	case errors.As(err, &ce):
+		c.closeWith(CloseNormal, "")
+	default:
+		c.abort()
+	}
+}
+
+// readIdle is how long a connection may stay silent: the hub pings every
+// PingInterval and a live client answers with a pong.
+func (c *conn) extendReadDeadline() {
+	d := 2*pingInterval(c.t.Hub) + 5*time.Second
+	_ = c.ws.SetReadDeadline(time.Now().Add(d))
+}
+
+// closeWith sends a close frame with a code and reason and drops the connection.
+func (c *conn) closeWith(code int, reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.mu.Unlock()
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason),
+		time.Now().Add(closeWriteDeadline))
+	_ = c.ws.Close()
+}
+
+// abort drops the connection without a close frame (the peer is gone or stuck).
+func (c *conn) abort() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	_ = c.ws.Close()
+}
+
+// shutdown releases everything once the reader stops.
+func (c *conn) shutdown() {
+	c.abort()
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.mu.Lock()
+	ops := c.ops
+	c.ops = map[string]context.CancelFunc{}
+	c.mu.Unlock()
+	for _, cancel := range ops {
+		cancel()
+	}
+	if c.cancel != nil {
+		c.cancel()
+	}
+}
+
+func errorJSON(msg string) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{"message": msg})
+	return b
+}
+
+// String names the connection for logs.
+func (c *conn) String() string { return fmt.Sprintf("ws(%s)", c.req.RemoteAddr) }

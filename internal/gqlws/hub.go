@@ -1,0 +1,151 @@
+package gqlws
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Hub tracks the open connections: it pings them all from one goroutine (rather
+// than a timer per connection), closes those of a session that ended, and closes
+// everything on shutdown.
+type Hub struct {
+	// PingInterval is how often each connection is pinged (default 25 s): websocket
+	// pings for graphql-transport-ws, plus "ka" messages for legacy clients.
+	PingInterval time.Duration
+
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	bySession map[string]map[*conn]struct{}
+}
+
+// NewHub returns an empty hub.
+func NewHub(ping time.Duration) *Hub {
+	return &Hub{PingInterval: ping, conns: map[*conn]struct{}{}, bySession: map[string]map[*conn]struct{}{}}
+}
+
+func pingInterval(h *Hub) time.Duration {
+	if h == nil || h.PingInterval <= 0 {
+		return 25 * time.Second
+	}
+	return h.PingInterval
+}
+
+func (h *Hub) add(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.conns[c] = struct{}{}
+	s := h.bySession[c.session.ID]
+	if s == nil {
+		s = map[*conn]struct{}{}
+		h.bySession[c.session.ID] = s
+	}
+	s[c] = struct{}{}
+}
+
+func (h *Hub) remove(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.conns, c)
+	if s := h.bySession[c.session.ID]; s != nil {
+		delete(s, c)
+		if len(s) == 0 {
+			delete(h.bySession, c.session.ID)
+		}
+	}
+}
+
+// Connections returns how many sockets are open.
+func (h *Hub) Connections() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+// Operations returns how many operations (subscriptions) are running.
+func (h *Hub) Operations() int {
+	h.mu.Lock()
+	list := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		list = append(list, c)
+	}
+	h.mu.Unlock()
+	n := 0
+	for _, c := range list {
+		c.mu.Lock()
+		n += len(c.ops)
+		c.mu.Unlock()
+	}
+	return n
+}
+
+// Sessions returns the IDs of the sessions with open sockets.
+func (h *Hub) Sessions() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.bySession))
+	for id := range h.bySession {
+		out = append(out, id)
+	}
+	return out
+}
+
+// CloseSession closes the sockets of a session with 4403: it was signed out,
+// revoked or expired.
+func (h *Hub) CloseSession(id string) int {
+	h.mu.Lock()
+	var list []*conn
+	for c := range h.bySession[id] {
+		list = append(list, c)
+	}
+	h.mu.Unlock()
+	for _, c := range list {
+		c.closeWith(CloseForbidden, "Forbidden: session ended")
+	}
+	return len(list)
+}
+
+// CloseAll closes every socket (server shutdown: 1001 going away).
+func (h *Hub) CloseAll() {
+	h.mu.Lock()
+	list := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		list = append(list, c)
+	}
+	h.mu.Unlock()
+	for _, c := range list {
+		c.closeWith(CloseGoingAway, "server shutting down")
+	}
+}
+
+// Run pings every connection each PingInterval until ctx is done.
+func (h *Hub) Run(ctx context.Context) error {
+	t := time.NewTicker(pingInterval(h))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		h.mu.Lock()
+		list := make([]*conn, 0, len(h.conns))
+		for c := range h.conns {
+			list = append(list, c)
+		}
+		h.mu.Unlock()
+		deadline := time.Now().Add(closeWriteDeadline)
+		for _, c := range list {
+			if c.legacy {
+				go c.send(message{Type: "ka"})
+				continue
+			}
+			// WriteControl is safe beside other writes.
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
+				c.abort()
+			}
+		}
+	}
+}

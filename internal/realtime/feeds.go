@@ -1,0 +1,419 @@
+package realtime
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/orgql/orgql/ent"
+	"github.com/orgql/orgql/ent/invitation"
+	"github.com/orgql/orgql/ent/member"
+	"github.com/orgql/orgql/ent/organization"
+	"github.com/orgql/orgql/ent/user"
+	"github.com/orgql/orgql/internal/apperr"
+	"github.com/orgql/orgql/internal/events"
+	"github.com/orgql/orgql/internal/gqlws"
+	"github.com/orgql/orgql/internal/role"
+	"github.com/orgql/orgql/internal/viewer"
+)
+
+// Options tune the feeds.
+type Options struct {
+	// PollInterval is how often active feeds look at the event table without a
+	// notice (default 2 s): the bound on delay when the bus is down.
+	PollInterval time.Duration
+	// Buffer is how many undelivered events a subscriber may have; past it the
+	// subscriber is ended with SUBSCRIBER_TOO_SLOW and resumes with a cursor.
+	Buffer int
+	// SessionsEnded closes the sockets of ended sessions on this instance.
+	SessionsEnded func(ids []string)
+	Logger        *slog.Logger
+}
+
+// ReasonTooSlow ends a subscriber that fell behind.
+const ReasonTooSlow = "SUBSCRIBER_TOO_SLOW"
+
+// Feeds fans organization events out to the subscribers of this instance.
+type Feeds struct {
+	client *ent.Client
+	bus    Bus
+	opts   Options
+	log    *slog.Logger
+
+	notices chan Notice
+	cache   *expirable.LRU[string, *Preload]
+	seen    *expirable.LRU[string, struct{}]
+
+	mu      sync.Mutex
+	orgs    map[string]*orgFeed
+	viewers map[*viewerSub]struct{}
+}
+
+// New returns the feeds over the event table of client.
+func New(client *ent.Client, bus Bus, opts Options) *Feeds {
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 2 * time.Second
+	}
+	if opts.Buffer <= 0 {
+		opts.Buffer = 256
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Feeds{
+		client:  client,
+		bus:     bus,
+		opts:    opts,
+		log:     opts.Logger,
+		notices: make(chan Notice, 4096),
+		cache:   expirable.NewLRU[string, *Preload](20_000, nil, time.Minute),
+		seen:    expirable.NewLRU[string, struct{}](20_000, nil, 5*time.Minute),
+		orgs:    map[string]*orgFeed{},
+		viewers: map[*viewerSub]struct{}{},
+	}
+}
+
+// Run receives notices from the bus and polls active feeds until ctx ends.
+func (f *Feeds) Run(ctx context.Context) error {
+	go func() {
+		_ = f.bus.Run(ctx, f.enqueue, f.caughtUp)
+	}()
+	poll := time.NewTicker(f.opts.PollInterval)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			f.stopAll()
+			return nil
+		case n := <-f.notices:
+			f.handle(ctx, n)
+		case <-poll.C:
+			f.poll(ctx)
+		}
+	}
+}
+
+func (f *Feeds) enqueue(n Notice) {
+	select {
+	case f.notices <- n:
+	default:
+		// Organization feeds catch up by polling; viewer streams may miss this.
+		f.log.Warn("realtime: notice queue full; dropping a notice", "org", n.OrgID)
+	}
+}
+
+// Committed is the hook of the services: events of one transaction, after it
+// committed. audience names users the events concern beyond their subjects (the
+// members of a deleted organization).
+func (f *Feeds) Committed(ctx context.Context, evs []*ent.Event, audience []string) {
+	if len(evs) == 0 {
+		return
+	}
+	n := Notice{OrgID: *evs[0].OrganizationID, From: evs[0].Sequence, To: evs[len(evs)-1].Sequence}
+	users := map[string]bool{}
+	for _, u := range audience {
+		users[u] = true
+	}
+	for _, e := range evs {
+		switch e.Type {
+		case events.MemberRoleChanged, events.MemberRemoved:
+			users[deref(e.SubjectUserID)] = true
+		case events.OwnershipTransferred:
+			users[deref(e.SubjectUserID)] = true
+			users[deref(e.ActorID)] = true
+		case events.InvitationCreated, events.InvitationResent:
+			if email, ok := e.Data["email"].(string); ok {
+				n.Emails = append(n.Emails, email)
+			}
+		}
+	}
+	delete(users, "")
+	for u := range users {
+		n.Users = append(n.Users, u)
+	}
+	f.enqueue(n)
+	if err := f.bus.Publish(ctx, n); err != nil {
+		f.log.Warn("realtime: publishing a notice failed; other instances will poll", "err", err)
+	}
+}
+
+// SessionsEnded closes the sockets of sessions that ended (sign-out, password
+// reset) on every instance.
+func (f *Feeds) SessionsEnded(ctx context.Context, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	n := Notice{EndedSessions: ids}
+	f.enqueue(n)
+	if err := f.bus.Publish(ctx, n); err != nil {
+		f.log.Warn("realtime: publishing ended sessions failed; the session sweep will close them", "err", err)
+	}
+}
+
+func (f *Feeds) handle(ctx context.Context, n Notice) {
+	if len(n.EndedSessions) > 0 {
+		if f.opts.SessionsEnded != nil {
+			f.opts.SessionsEnded(n.EndedSessions)
+		}
+		return
+	}
+	if n.OrgID == "" {
+		return
+	}
+	f.mu.Lock()
+	o := f.orgs[n.OrgID]
+	f.mu.Unlock()
+	if o != nil {
+		o.poke()
+	}
+	if len(n.Users) > 0 || len(n.Emails) > 0 {
+		key := n.OrgID + ":" + strconv.FormatInt(n.To, 10)
+		if _, dup := f.seen.Get(key); !dup { // the bus echoes our own notices
+			f.seen.Add(key, struct{}{})
+			f.viewerNotice(ctx, n)
+		}
+	}
+}
+
+// caughtUp runs after a bus outage: organization feeds read what they missed;
+// viewer streams, which have no cursor, end with EVENTS_MISSED so clients refetch.
+func (f *Feeds) caughtUp() {
+	f.mu.Lock()
+	orgs := make([]*orgFeed, 0, len(f.orgs))
+	for _, o := range f.orgs {
+		orgs = append(orgs, o)
+	}
+	viewers := make([]*viewerSub, 0, len(f.viewers))
+	for v := range f.viewers {
+		viewers = append(viewers, v)
+	}
+	f.mu.Unlock()
+	for _, o := range orgs {
+		o.poke()
+	}
+	for _, v := range viewers {
+		v.end(&gqlerror.Error{
+			Message:    "the event bus was interrupted and events may have been missed; refetch and subscribe again",
+			Extensions: map[string]any{"code": string(apperr.Conflict), "reason": "EVENTS_MISSED"},
+		})
+	}
+}
+
+// poll wakes the feeds whose organization advanced without a notice reaching us.
+func (f *Feeds) poll(ctx context.Context) {
+	f.mu.Lock()
+	ids := make([]string, 0, len(f.orgs))
+	for id := range f.orgs {
+		ids = append(ids, id)
+	}
+	f.mu.Unlock()
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		orgs, err := f.client.Organization.Query().
+			Where(organization.IDIn(chunk...)).
+			Select(organization.FieldID, organization.FieldEventSequence).
+			All(viewer.System(ctx))
+		if err != nil {
+			f.log.Warn("realtime: polling feeds", "err", err)
+			return
+		}
+		found := map[string]int64{}
+		for _, o := range orgs {
+			found[o.ID] = o.EventSequence
+		}
+		f.mu.Lock()
+		for _, id := range chunk {
+			o := f.orgs[id]
+			if o == nil {
+				continue
+			}
+			seq, ok := found[id]
+			o.mu.Lock()
+			behind := !ok || seq > o.last // a deleted organization: read its last event
+			o.mu.Unlock()
+			if behind {
+				o.poke()
+			}
+		}
+		f.mu.Unlock()
+	}
+}
+
+func (f *Feeds) stopAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, o := range f.orgs {
+		close(o.done)
+		delete(f.orgs, id)
+	}
+}
+
+// Stats counts this instance's subscribers.
+func (f *Feeds) Stats() (orgFeeds, orgSubscribers, viewerSubscribers int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, o := range f.orgs {
+		o.mu.Lock()
+		orgSubscribers += len(o.subs)
+		o.mu.Unlock()
+	}
+	return len(f.orgs), orgSubscribers, len(f.viewers)
+}
+
+// Preload is what the payload of an event refers to, loaded once per event for all
+// its subscribers instead of once per subscriber.
+type Preload struct {
+	Member     *ent.Member // with User; nil when gone
+	Invitation *ent.Invitation
+	Actor      *ent.User
+	Subject    *ent.User
+}
+
+// Preloaded returns the preloaded references of an event being delivered.
+func (f *Feeds) Preloaded(eventID string) (*Preload, bool) { return f.cache.Get(eventID) }
+
+// preload loads, in four queries whatever their number, what a batch of events
+// refers to.
+func (f *Feeds) preload(ctx context.Context, evs []*ent.Event) error {
+	var memberIDs, invIDs, userIDs []string
+	for _, e := range evs {
+		if e.MemberID != nil {
+			memberIDs = append(memberIDs, *e.MemberID)
+		}
+		if e.InvitationID != nil {
+			invIDs = append(invIDs, *e.InvitationID)
+		}
+		if e.ActorID != nil {
+			userIDs = append(userIDs, *e.ActorID)
+		}
+		if e.SubjectUserID != nil {
+			userIDs = append(userIDs, *e.SubjectUserID)
+		}
+	}
+	sctx := viewer.System(ctx)
+	members := map[string]*ent.Member{}
+	if len(memberIDs) > 0 {
+		list, err := f.client.Member.Query().Where(member.IDIn(memberIDs...)).WithUser().All(sctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range list {
+			members[m.ID] = m
+		}
+	}
+	invs := map[string]*ent.Invitation{}
+	if len(invIDs) > 0 {
+		list, err := f.client.Invitation.Query().Where(invitation.IDIn(invIDs...)).All(sctx)
+		if err != nil {
+			return err
+		}
+		for _, i := range list {
+			invs[i.ID] = i
+		}
+	}
+	users := map[string]*ent.User{}
+	if len(userIDs) > 0 {
+		list, err := f.client.User.Query().Where(user.IDIn(userIDs...)).All(sctx)
+		if err != nil {
+			return err
+		}
+		for _, u := range list {
+			users[u.ID] = u
+		}
+	}
+	for _, e := range evs {
+		p := &Preload{}
+		if e.MemberID != nil {
+			p.Member = members[*e.MemberID]
+		}
+		if e.InvitationID != nil {
+			p.Invitation = invs[*e.InvitationID]
+		}
+		if e.ActorID != nil {
+			p.Actor = users[*e.ActorID]
+		}
+		if e.SubjectUserID != nil {
+			p.Subject = users[*e.SubjectUserID]
+		}
+		f.cache.Add(e.ID, p)
+	}
+	return nil
+}
+
+// Cursor encodes an event's position in its organization's feed. Clients treat it
+// as opaque.
+func Cursor(seq int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("e1:" + strconv.FormatInt(seq, 10)))
+}
+
+// ParseCursor decodes a cursor.
+func ParseCursor(field, c string) (int64, error) {
+	bad := apperr.Input(field, "INVALID_CURSOR", "the cursor is not one of this feed's")
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, bad
+	}
+	n, ok := strings.CutPrefix(string(b), "e1:")
+	if !ok {
+		return 0, bad
+	}
+	seq, err := strconv.ParseInt(n, 10, 64)
+	if err != nil || seq < 0 {
+		return 0, bad
+	}
+	return seq, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// isInvitationEvent: invitation events go to OWNER and ADMIN subscribers only, as
+// invitations are visible to them only.
+func isInvitationEvent(t string) bool { return strings.HasPrefix(t, "INVITATION_") }
+
+var errNotFound = apperr.NotFoundf("no such organization")
+
+// membershipOf reads a user's role in an organization from the membership table.
+func (f *Feeds) membershipOf(ctx context.Context, orgID, userID string) (role.Role, bool, error) {
+	m, err := f.client.Member.Query().
+		Where(member.OrganizationID(orgID), member.UserID(userID)).
+		Select(member.FieldRole).
+		Only(viewer.System(ctx))
+	if ent.IsNotFound(err) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return m.Role, true, nil
+}
+
+// tooSlow is the error that ends a subscriber that fell behind.
+func tooSlow(lastSeq int64) *gqlerror.Error {
+	return &gqlerror.Error{
+		Message: fmt.Sprintf("the subscriber fell too far behind; subscribe again with after: %q", Cursor(lastSeq)),
+		Extensions: map[string]any{
+			"code": string(apperr.RateLimited), "reason": ReasonTooSlow, "cursor": Cursor(lastSeq),
+		},
+	}
+}
+
+// endOperation ends the websocket operation of ctx with err, if it runs over one.
+func endOperation(ctx context.Context, err *gqlerror.Error) {
+	if err != nil {
+		gqlws.Abort(ctx, err)
+	}
+}
+

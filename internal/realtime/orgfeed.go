@@ -1,0 +1,385 @@
+package realtime
+
+import (
+	"context"
+	"sync"
+
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/orgql/orgql/ent"
+	"github.com/orgql/orgql/ent/event"
+	"github.com/orgql/orgql/ent/member"
+	"github.com/orgql/orgql/ent/organization"
+	"github.com/orgql/orgql/internal/events"
+	"github.com/orgql/orgql/internal/role"
+	"github.com/orgql/orgql/internal/viewer"
+)
+
+// batch is how many events a feed reads at a time.
+const batch = 200
+
+// orgFeed tails one organization's events for the subscribers of this instance. One
+// goroutine per organization with subscribers reads each new event once, checks it
+// against the membership table once, and hands it to every subscriber.
+type orgFeed struct {
+	f    *Feeds
+	id   string
+	wake chan struct{}
+	done chan struct{}
+
+	mu   sync.Mutex
+	last int64 // the last sequence handed out
+	subs map[*orgSub]struct{}
+}
+
+// orgSub is one organizationEvents subscription.
+type orgSub struct {
+	ctx    context.Context
+	userID string
+	ch     chan *ent.Event
+	// While replaying, live events wait in pending (the replay sends in order).
+	replaying bool
+	pending   []*ent.Event
+	// overflow: more live events arrived during the replay than the buffer holds.
+	overflow bool
+	closed   bool
+	lastSent int64
+}
+
+func (o *orgFeed) poke() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (o *orgFeed) loop() {
+	for {
+		select {
+		case <-o.done:
+			return
+		case <-o.wake:
+		}
+		if err := o.pump(); err != nil {
+			o.f.log.Warn("realtime: reading an organization feed", "org", o.id, "err", err)
+		}
+	}
+}
+
+// pump hands out every event committed since the last one handed out.
+func (o *orgFeed) pump() error {
+	ctx := viewer.System(context.Background())
+	for {
+		o.mu.Lock()
+		last := o.last
+		o.mu.Unlock()
+		evs, err := o.f.client.Event.Query().
+			Where(event.OrganizationID(o.id), event.SequenceGT(last)).
+			Order(event.BySequence()).
+			Limit(batch).
+			All(ctx)
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		if err := o.f.preload(ctx, evs); err != nil {
+			return err
+		}
+		roles, err := o.f.members(ctx, o.id)
+		if err != nil {
+			return err
+		}
+		check := newChecker(roles, evs)
+		o.mu.Lock()
+		for i, e := range evs {
+			for s := range o.subs {
+				o.offer(s, e, check.decide(s.userID, i, e))
+			}
+			o.last = e.Sequence
+		}
+		o.mu.Unlock()
+		if len(evs) < batch {
+			return nil
+		}
+	}
+}
+
+// offer gives a subscriber an event as decided; o.mu is held.
+func (o *orgFeed) offer(s *orgSub, e *ent.Event, d decision) {
+	if s.closed {
+		return
+	}
+	if d.send {
+		if s.replaying {
+			// Only the replay goroutine sends while it runs; it closes the
+			// stream if the buffer overflowed in the meantime.
+			if len(s.pending) >= o.f.opts.Buffer {
+				s.overflow = true
+				return
+			}
+			s.pending = append(s.pending, e)
+		} else {
+			select {
+			case s.ch <- e:
+				s.lastSent = e.Sequence
+			default:
+				o.close(s, tooSlow(s.lastSent))
+				return
+			}
+		}
+	}
+	if d.end && !s.replaying {
+		o.close(s, nil)
+	} else if d.end {
+		s.pending = append(s.pending, nil) // ends the stream after the replay
+	}
+}
+
+// close ends a subscriber's stream; o.mu is held.
+func (o *orgFeed) close(s *orgSub, err *gqlerror.Error) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	endOperation(s.ctx, err)
+	close(s.ch)
+	delete(o.subs, s)
+}
+
+// decision says whether a subscriber gets an event and whether its stream ends.
+type decision struct{ send, end bool }
+
+// checker authorizes events for subscribers from the membership table read after
+// the batch, allowing for members that an event of the batch removed.
+type checker struct {
+	roles map[string]role.Role
+	// gone: for members no longer in the table, the index of the event that
+	// removed them and their role until then.
+	gone map[string]struct {
+		at   int
+		role role.Role
+	}
+}
+
+func newChecker(roles map[string]role.Role, evs []*ent.Event) *checker {
+	c := &checker{roles: roles, gone: map[string]struct {
+		at   int
+		role role.Role
+	}{}}
+	for i, e := range evs {
+		if (e.Type == events.MemberRemoved || e.Type == events.MemberLeft) && e.SubjectUserID != nil {
+			if _, still := roles[*e.SubjectUserID]; !still {
+				c.gone[*e.SubjectUserID] = struct {
+					at   int
+					role role.Role
+				}{i, role.Role(deref(e.OldRole))}
+			}
+		}
+	}
+	return c
+}
+
+// decide authorizes event i (e) of the batch for a subscriber.
+func (c *checker) decide(userID string, i int, e *ent.Event) decision {
+	switch {
+	case e.Type == events.OrganizationDeleted:
+		return decision{send: true, end: true}
+	case (e.Type == events.MemberRemoved || e.Type == events.MemberLeft) && deref(e.SubjectUserID) == userID:
+		return decision{send: true, end: true} // their last event
+	}
+	r, ok := c.roles[userID]
+	if !ok {
+		g, removedLater := c.gone[userID]
+		if !removedLater || i > g.at {
+			return decision{end: true} // not a member: nothing more, ever
+		}
+		r = g.role
+	}
+	if isInvitationEvent(e.Type) && !r.AtLeast(role.Admin) {
+		return decision{}
+	}
+	return decision{send: true}
+}
+
+// members reads an organization's members and roles.
+func (f *Feeds) members(ctx context.Context, orgID string) (map[string]role.Role, error) {
+	list, err := f.client.Member.Query().
+		Where(member.OrganizationID(orgID)).
+		Select(member.FieldUserID, member.FieldRole).
+		All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]role.Role, len(list))
+	for _, m := range list {
+		out[m.UserID] = m.Role
+	}
+	return out, nil
+}
+
+// SubscribeOrg streams the events of an organization to a member: with after, the
+// events after that cursor first (replayed from the event table), then live ones,
+// with no gap and no duplicate. The stream ends after an event that removes the
+// subscriber or deletes the organization, when the subscriber is no longer a member,
+// or when it falls too far behind (with an error carrying a cursor to resume from).
+func (f *Feeds) SubscribeOrg(ctx context.Context, userID, orgID string, after *int64) (<-chan *ent.Event, error) {
+	if _, ok, err := f.membershipOf(ctx, orgID, userID); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, errNotFound
+	}
+	s := &orgSub{ctx: ctx, userID: userID, ch: make(chan *ent.Event, f.opts.Buffer)}
+	o, start, err := f.join(ctx, orgID, s, after)
+	if err != nil {
+		return nil, err
+	}
+	if s.replaying {
+		go o.replay(s, *after, start)
+	}
+	go func() {
+		<-ctx.Done()
+		o.mu.Lock()
+		if !s.closed {
+			s.closed = true
+			delete(o.subs, s)
+		}
+		o.mu.Unlock()
+		f.release(o)
+	}()
+	return s.ch, nil
+}
+
+// replay sends the events (from, to] from the event table, then switches the
+// subscriber to live delivery, skipping what the replay already sent.
+func (o *orgFeed) replay(s *orgSub, from, to int64) {
+	ctx := viewer.System(s.ctx)
+	for from < to && s.ctx.Err() == nil {
+		evs, err := o.f.client.Event.Query().
+			Where(event.OrganizationID(o.id), event.SequenceGT(from), event.SequenceLTE(to)).
+			Order(event.BySequence()).
+			Limit(batch).
+			All(ctx)
+		if err == nil {
+			err = o.f.preload(ctx, evs)
+		}
+		var roles map[string]role.Role
+		if err == nil {
+			roles, err = o.f.members(ctx, o.id)
+		}
+		if err != nil || len(evs) == 0 {
+			if err != nil {
+				o.f.log.Warn("realtime: replaying a feed", "org", o.id, "err", err)
+			}
+			break
+		}
+		check := newChecker(roles, evs)
+		for i, e := range evs {
+			d := check.decide(s.userID, i, e)
+			if d.send {
+				select {
+				case s.ch <- e:
+					s.lastSent = e.Sequence
+				case <-s.ctx.Done():
+					return
+				}
+			}
+			if d.end {
+				o.mu.Lock()
+				s.replaying = false
+				o.close(s, nil)
+				o.mu.Unlock()
+				return
+			}
+			from = e.Sequence
+		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s.replaying = false
+	pending := s.pending
+	s.pending = nil
+	if s.overflow {
+		o.close(s, tooSlow(s.lastSent))
+		return
+	}
+	for _, e := range pending {
+		if s.closed {
+			return
+		}
+		if e == nil { // an end decided while replaying
+			o.close(s, nil)
+			return
+		}
+		if e.Sequence <= s.lastSent {
+			continue
+		}
+		select {
+		case s.ch <- e:
+			s.lastSent = e.Sequence
+		default:
+			o.close(s, tooSlow(s.lastSent))
+			return
+		}
+	}
+}
+
+// join adds a subscriber to the running feed of an organization, starting the feed
+// if needed, and returns the sequence live delivery starts after. Holding f.mu
+// throughout keeps release from stopping the feed in between.
+func (f *Feeds) join(ctx context.Context, orgID string, s *orgSub, after *int64) (*orgFeed, int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o, err := f.feed(ctx, orgID)
+	if err != nil {
+		return nil, 0, err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	start := o.last
+	if after != nil && *after < start {
+		s.replaying = true
+		s.lastSent = *after
+	} else {
+		s.lastSent = start
+	}
+	o.subs[s] = struct{}{}
+	return o, start, nil
+}
+
+// feed returns the running feed of an organization, starting it if needed; f.mu
+// is held.
+func (f *Feeds) feed(ctx context.Context, orgID string) (*orgFeed, error) {
+	if o := f.orgs[orgID]; o != nil {
+		return o, nil
+	}
+	org, err := f.client.Organization.Query().
+		Where(organization.ID(orgID)).
+		Select(organization.FieldEventSequence).
+		Only(viewer.System(ctx))
+	if ent.IsNotFound(err) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	o := &orgFeed{
+		f: f, id: orgID, last: org.EventSequence,
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		subs: map[*orgSub]struct{}{},
+	}
+	f.orgs[orgID] = o
+	go o.loop()
+	return o, nil
+}
+
+// release stops a feed that has no subscribers left.
+func (f *Feeds) release(o *orgFeed) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o.mu.Lock()
+	empty := len(o.subs) == 0
+	o.mu.Unlock()
+	if empty && f.orgs[o.id] == o {
+		delete(f.orgs, o.id)
+		close(o.done)
+	}
+}
