@@ -135,9 +135,6 @@ func (s *Service) inviteOne(ctx context.Context, orgID string, req InviteRequest
 			return &apperr.Error{Code: apperr.Forbidden, Reason: authz.ReasonRoleNotAssignable, Field: field + ".role",
 				Message: "invitations are for the ADMIN or MEMBER role; make someone an owner after they join"}
 		}
-		if ok, wait := s.invites.Allow(c.actor.UserID); !ok {
-			return apperr.Limited(wait)
-		}
 		member, err := c.tx.Member.Query().
 			Where(member.OrganizationID(c.org.ID), member.HasUserWith(user.Email(email))).
 			Exist(c.ctx)
@@ -166,6 +163,10 @@ func (s *Service) inviteOne(ctx context.Context, orgID string, req InviteRequest
 		}
 		if err := s.checkPendingCap(c, now); err != nil {
 			return err
+		}
+		// Counted only for invitations that would go out.
+		if ok, wait := s.invites.Allow(c.actor.UserID); !ok {
+			return apperr.Limited(wait)
 		}
 		tok, hash := token.New()
 		inv, err = c.tx.Invitation.Create().
@@ -288,7 +289,10 @@ func (s *Service) Cancel(ctx context.Context, invitationID string) (*ent.Invitat
 // the other gets INVITATION_NOT_PENDING.
 func (s *Service) transition(c *change, inv *ent.Invitation, to invitation.Status) (*ent.Invitation, error) {
 	now := s.now()
-	q := c.tx.Invitation.Update().Where(invitation.ID(inv.ID), invitation.StatusEQ(invitation.StatusPENDING))
+	// Pinned to the token read: a resend in between (new token, maybe a new role)
+	// makes the old link's answer lose.
+	q := c.tx.Invitation.Update().Where(invitation.ID(inv.ID), invitation.StatusEQ(invitation.StatusPENDING),
+		invitation.TokenHash(inv.TokenHash))
 	if to != invitation.StatusCANCELED {
 		q.Where(invitation.ExpiresAtGT(now))
 	}
@@ -468,7 +472,7 @@ func (s *Service) Accept(ctx context.Context, ref Ref) (*ent.Member, *ent.Invita
 			}
 			return err
 		}
-		m, err = c.tx.Member.Create().SetOrganizationID(c.org.ID).SetUserID(v.User.ID).SetRole(inv.Role).Save(c.ctx)
+		m, err = c.tx.Member.Create().SetOrganizationID(c.org.ID).SetUserID(v.User.ID).SetRole(out.Role).Save(c.ctx)
 		if isConstraint(err) {
 			return apperr.New(apperr.Conflict, ReasonAlreadyMember, "you are already a member of this organization")
 		}
@@ -484,11 +488,11 @@ func (s *Service) Accept(ctx context.Context, ref Ref) (*ent.Member, *ent.Invita
 			return err
 		}
 		if err := c.record(events.Change{Type: events.InvitationAccepted, ActorID: v.User.ID, InvitationID: inv.ID,
-			SubjectUserID: v.User.ID, MemberID: m.ID, NewRole: inv.Role}); err != nil {
+			SubjectUserID: v.User.ID, MemberID: m.ID, NewRole: out.Role}); err != nil {
 			return err
 		}
 		return c.record(events.Change{Type: events.MemberJoined, ActorID: v.User.ID, SubjectUserID: v.User.ID,
-			MemberID: m.ID, NewRole: inv.Role, InvitationID: inv.ID})
+			MemberID: m.ID, NewRole: out.Role, InvitationID: inv.ID})
 	})
 	if err != nil {
 		return nil, nil, wrap("accepting invitation", err)
