@@ -29,7 +29,7 @@ type HandlerOptions struct {
 	MaxUploadBytes int64
 	// Websocket serves subscriptions (and any operation) over WebSocket.
 	Websocket *gqlws.Transport
-	Logger         *slog.Logger
+	Logger    *slog.Logger
 }
 
 // NewHandler returns the GraphQL endpoint: JSON POST, GET (queries only) and

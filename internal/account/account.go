@@ -118,7 +118,9 @@ type Invitations interface {
 }
 
 // SetSessionsEnded connects the hook that closes the websockets of ended sessions.
-func (s *Service) SetSessionsEnded(f func(ctx context.Context, ids []string)) { s.opts.SessionsEnded = f }
+func (s *Service) SetSessionsEnded(f func(ctx context.Context, ids []string)) {
+	s.opts.SessionsEnded = f
+}
 
 // SetInvitations connects the invitation service (it is built after this one).
 func (s *Service) SetInvitations(i Invitations) { s.invitations = i }

@@ -23,12 +23,12 @@ import (
 	"github.com/orgql/orgql/internal/auth"
 	"github.com/orgql/orgql/internal/config"
 	"github.com/orgql/orgql/internal/database"
-	"github.com/orgql/orgql/internal/httpx"
 	"github.com/orgql/orgql/internal/gqlws"
+	"github.com/orgql/orgql/internal/httpx"
 	"github.com/orgql/orgql/internal/mail"
 	"github.com/orgql/orgql/internal/org"
-	"github.com/orgql/orgql/internal/realtime"
 	"github.com/orgql/orgql/internal/password"
+	"github.com/orgql/orgql/internal/realtime"
 )
 
 // Options are the configuration plus the seams tests use.

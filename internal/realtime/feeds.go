@@ -416,4 +416,3 @@ func endOperation(ctx context.Context, err *gqlerror.Error) {
 		gqlws.Abort(ctx, err)
 	}
 }
-
