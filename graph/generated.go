@@ -415,7 +415,6 @@ type OrganizationResolver interface {
 	AuditLog(ctx context.Context, obj *ent.Organization, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string]) (*ent.OrganizationEventConnection, error)
 }
 type OrganizationEventResolver interface {
-	Type(ctx context.Context, obj *ent.Event) (model.OrganizationEventType, error)
 	Actor(ctx context.Context, obj *ent.Event) (*ent.User, error)
 
 	Member(ctx context.Context, obj *ent.Event) (*ent.Member, error)
@@ -423,7 +422,6 @@ type OrganizationEventResolver interface {
 	OldRole(ctx context.Context, obj *ent.Event) (*role.Role, error)
 	NewRole(ctx context.Context, obj *ent.Event) (*role.Role, error)
 	Data(ctx context.Context, obj *ent.Event) (*string, error)
-	Cursor(ctx context.Context, obj *ent.Event) (string, error)
 
 	Invitation(ctx context.Context, obj *ent.Event) (*ent.Invitation, error)
 }
@@ -8301,18 +8299,18 @@ func (ec *executionContext) _OrganizationEvent_type(ctx context.Context, field g
 			return ec.fieldContext_OrganizationEvent_type(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.OrganizationEvent().Type(ctx, obj)
+			return obj.Type, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.OrganizationEventType) graphql.Marshaler {
-			return ec.marshalNOrganizationEventType2githubᚗcomᚋorgqlᚋorgqlᚋgraphᚋmodelᚐOrganizationEventType(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNOrganizationEventType2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_OrganizationEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("OrganizationEvent", field, true, true, "OrganizationEventType")
+	return graphql.NewScalarFieldContext("OrganizationEvent", field, false, false, "OrganizationEventType")
 }
 
 func (ec *executionContext) _OrganizationEvent_actor(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
@@ -8512,7 +8510,7 @@ func (ec *executionContext) _OrganizationEvent_cursor(ctx context.Context, field
 			return ec.fieldContext_OrganizationEvent_cursor(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.OrganizationEvent().Cursor(ctx, obj)
+			return obj.Cursor(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -8523,7 +8521,7 @@ func (ec *executionContext) _OrganizationEvent_cursor(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_OrganizationEvent_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("OrganizationEvent", field, true, true, "String")
+	return graphql.NewScalarFieldContext("OrganizationEvent", field, true, false, "String")
 }
 
 func (ec *executionContext) _OrganizationEvent_organizationId(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
@@ -14272,11 +14270,10 @@ func (ec *executionContext) _OrganizationEvent(ctx context.Context, sel ast.Sele
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "type":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._OrganizationEvent_type(ctx, field, obj)
-				})
+			out.Values[i] = ec._OrganizationEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "actor":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -14319,11 +14316,10 @@ func (ec *executionContext) _OrganizationEvent(ctx context.Context, sel ast.Sele
 					return ec._OrganizationEvent_data(ctx, field, obj)
 				})
 		case "cursor":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._OrganizationEvent_cursor(ctx, field, obj)
-				})
+			out.Values[i] = ec._OrganizationEvent_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "organizationId":
 			out.Values[i] = ec._OrganizationEvent_organizationId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -16099,14 +16095,18 @@ func (ec *executionContext) marshalNOrganizationEventOrderField2ᚖgithubᚗcom�
 	return v
 }
 
-func (ec *executionContext) unmarshalNOrganizationEventType2githubᚗcomᚋorgqlᚋorgqlᚋgraphᚋmodelᚐOrganizationEventType(ctx context.Context, v any) (model.OrganizationEventType, error) {
-	var res model.OrganizationEventType
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNOrganizationEventType2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNOrganizationEventType2githubᚗcomᚋorgqlᚋorgqlᚋgraphᚋmodelᚐOrganizationEventType(ctx context.Context, sel ast.SelectionSet, v model.OrganizationEventType) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNOrganizationEventType2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "OrganizationEventType!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNOrganizationOrderField2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋentᚐOrganizationOrderField(ctx context.Context, v any) (*ent.OrganizationOrderField, error) {

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/vikstrous/dataloadgen"
@@ -118,29 +119,33 @@ func index[T any](list []*T, err error, id func(*T) string, want []string) (map[
 	return out, nil
 }
 
-func (l *loaders) clear() {
-	l.memberCount.ClearAll()
-	l.ownerCount.ClearAll()
-	l.member.ClearAll()
-	l.eventUser.ClearAll()
-	l.user.ClearAll()
-	l.invitation.ClearAll()
-	l.organization.ClearAll()
-	l.invitedOrganization.ClearAll()
+// loaderSlot holds an operation's loaders, made on first use and dropped when a
+// mutation or a subscription event makes their contents stale: an idle
+// subscription holds none.
+type loaderSlot struct {
+	mu sync.Mutex
+	l  *loaders
 }
 
-// loadersFrom returns the operation's loaders (nil outside an operation).
-func loadersFrom(ctx context.Context) *loaders {
-	l, _ := ctx.Value(loadersKey{}).(*loaders)
-	return l
+// drop forgets the loaders and what they cached.
+func (s *loaderSlot) drop() {
+	s.mu.Lock()
+	s.l = nil
+	s.mu.Unlock()
 }
 
 // load returns the operation's loaders, or fresh ones outside an operation.
 func (r *Resolver) load(ctx context.Context) *loaders {
-	if l := loadersFrom(ctx); l != nil {
-		return l
+	s, _ := ctx.Value(loadersKey{}).(*loaderSlot)
+	if s == nil {
+		return r.newLoaders()
 	}
-	return r.newLoaders()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.l == nil {
+		s.l = r.newLoaders()
+	}
+	return s.l
 }
 
 // prime loads keys into a loader with one batched query, when the query selects

@@ -196,10 +196,6 @@ func (r *organizationResolver) AuditLog(ctx context.Context, obj *ent.Organizati
 	return conn, r.primeEvents(ctx, conn.Edges)
 }
 
-func (r *organizationEventResolver) Type(ctx context.Context, obj *ent.Event) (model.OrganizationEventType, error) {
-	return model.OrganizationEventType(obj.Type), nil
-}
-
 func (r *organizationEventResolver) Actor(ctx context.Context, obj *ent.Event) (*ent.User, error) {
 	if obj.ActorID == nil {
 		return nil, nil

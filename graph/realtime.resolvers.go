@@ -15,10 +15,6 @@ import (
 	"github.com/orgql/orgql/internal/role"
 )
 
-func (r *organizationEventResolver) Cursor(ctx context.Context, obj *ent.Event) (string, error) {
-	return realtime.Cursor(obj.Sequence), nil
-}
-
 func (r *organizationEventResolver) Invitation(ctx context.Context, obj *ent.Event) (*ent.Invitation, error) {
 	if obj.InvitationID == nil || obj.OrganizationID == nil {
 		return nil, nil
@@ -47,7 +43,11 @@ func (r *subscriptionResolver) OrganizationEvents(ctx context.Context, organizat
 		}
 		from = &seq
 	}
-	return r.Feeds.SubscribeOrg(ctx, v.User.ID, organizationID, from)
+	ch, err := r.Feeds.SubscribeOrg(ctx, v.User.ID, organizationID, from)
+	if err != nil {
+		return nil, err
+	}
+	return shareStream(ctx, ch), nil
 }
 
 func (r *subscriptionResolver) ViewerEvents(ctx context.Context) (<-chan *realtime.ViewerEvent, error) {

@@ -35,7 +35,8 @@ type rolesKey struct{}
 // withOperationState gives an operation its role cache and data loaders.
 func (r *Resolver) withOperationState(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	ctx = context.WithValue(ctx, rolesKey{}, &roles{})
-	ctx = context.WithValue(ctx, loadersKey{}, r.newLoaders())
+	ctx = context.WithValue(ctx, loadersKey{}, &loaderSlot{})
+	ctx = context.WithValue(ctx, streamKey{}, &streamHolder{})
 	return next(ctx)
 }
 
@@ -54,6 +55,9 @@ func freshPerEvent(ctx context.Context, next graphql.ResponseHandler) *graphql.R
 	}
 	if oc := graphql.GetOperationContext(ctx); oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
 		forget(ctx)
+		if resp, shared := sharedEvent(ctx, next); shared {
+			return resp
+		}
 	}
 	return next(ctx)
 }
@@ -63,8 +67,8 @@ func forget(ctx context.Context) {
 	r.mu.Lock()
 	r.loaded, r.byOrg = false, nil
 	r.mu.Unlock()
-	if l := loadersFrom(ctx); l != nil {
-		l.clear()
+	if s, _ := ctx.Value(loadersKey{}).(*loaderSlot); s != nil {
+		s.drop()
 	}
 }
 

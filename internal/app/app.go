@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -194,6 +195,10 @@ func (a *App) routes(cfg config.Config, r *graph.Resolver) http.Handler {
 	mux.HandleFunc("GET /logos/{org}/{hash}", a.serveLogo)
 	if cfg.Metrics {
 		mux.Handle("GET /metrics", a.metrics())
+	}
+	if cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	}
 	if cfg.GraphiQL {
 		mux.Handle("GET /{$}", playground.Handler("orgql", "/graphql"))

@@ -16,6 +16,7 @@ import (
 	"github.com/orgql/orgql/internal/auth"
 	"github.com/orgql/orgql/internal/config"
 	"github.com/orgql/orgql/internal/gqlws"
+	"github.com/orgql/orgql/internal/httpx"
 	"github.com/orgql/orgql/internal/viewer"
 )
 
@@ -79,9 +80,12 @@ func (a *App) authenticateSocket(r *http.Request, payload map[string]any) (gqlws
 		return gqlws.Session{}, gqlws.ErrForbidden
 	}
 	// The connection's operations run as this viewer for its whole life; the
-	// sweep and the sign-out hook close it when the session ends.
-	sctx := viewer.NewContext(context.WithoutCancel(ctx), v)
+	// sweep and the sign-out hook close it when the session ends. The context is
+	// new, with just what operations need: deriving it from the request's would
+	// keep the HTTP server's buffers of the upgrade alive for as long as the socket.
+	sctx := httpx.WithRequestIDValue(context.Background(), httpx.RequestID(ctx))
 	sctx = auth.WithRequestInfo(sctx, auth.RequestFromContext(ctx))
+	sctx = viewer.NewContext(sctx, v)
 	return gqlws.Session{Ctx: sctx, ID: v.Session.ID, ExpiresAt: v.Session.ExpiresAt}, nil
 }
 

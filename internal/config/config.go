@@ -52,6 +52,7 @@ type Config struct {
 	SubscriberBuffer     int
 	WebsocketPing        time.Duration
 	Metrics              bool
+	Pprof                bool
 
 	MaxBodyBytes    int64
 	MaxUploadBytes  int64
@@ -80,7 +81,7 @@ func Default() Config {
 		ResetTTL:                 time.Hour,
 		MaxOwnedOrganizations:    10,
 		RealtimePollInterval:     2 * time.Second,
-		SubscriberBuffer:         256,
+		SubscriberBuffer:         64,
 		WebsocketPing:            25 * time.Second,
 		Metrics:                  true,
 		InvitationTTL:            7 * 24 * time.Hour,
@@ -134,6 +135,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.IntVar(&c.SubscriberBuffer, "subscriber-buffer", c.SubscriberBuffer, "undelivered events a subscriber may have before it is ended (it resumes from a cursor)")
 	fs.DurationVar(&c.WebsocketPing, "websocket-ping", c.WebsocketPing, "interval of websocket keep-alive pings")
 	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics")
+	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go profiles at /debug/pprof/ (for diagnosis; keep it off where the port is reachable)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted GraphQL request body")
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", c.MaxUploadBytes, "largest accepted multipart (file upload) request")
 	fs.IntVar(&c.ComplexityLimit, "complexity-limit", c.ComplexityLimit, "largest accepted query complexity (a field costs 1, a list its page size times its fields)")

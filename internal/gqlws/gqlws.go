@@ -21,6 +21,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/gorilla/websocket"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -82,6 +83,9 @@ type Transport struct {
 	Hub *Hub
 	// Logger receives connection errors.
 	Logger *slog.Logger
+
+	poolOnce sync.Once
+	pool     *workerPool
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -89,8 +93,10 @@ var _ graphql.Transport = (*Transport)(nil)
 // Supports reports whether r asks for a websocket.
 func (t *Transport) Supports(r *http.Request) bool { return websocket.IsWebSocketUpgrade(r) }
 
-// Do serves one websocket connection until it closes. The HTTP handler's goroutine
-// reads the socket; each operation runs in a goroutine of its own.
+// Do upgrades the request and hands the connection to a goroutine of its own, then
+// returns: the HTTP server's goroutine, with its deep stack and its 8 KiB of
+// buffers, is released, so an idle socket costs one small goroutine. Operations
+// run in goroutines only while they have results to send.
 func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	up := t.Upgrader
 	up.Subprotocols = []string{ProtocolTransportWS, ProtocolLegacy}
@@ -102,10 +108,14 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		t:    t,
 		ws:   ws,
 		exec: exec,
-		req:  r,
-		ops:  map[string]context.CancelFunc{},
+		// The request's context ends when Do returns; its values (the viewer of a
+		// cookie) stay useful until the handshake is done.
+		req:    r.WithContext(context.WithoutCancel(r.Context())),
+		header: r.Header,
+		remote: r.RemoteAddr,
+		ops:    map[string]context.CancelFunc{},
 	}
-	c.run()
+	go c.run()
 }
 
 // message is a protocol message of either subprotocol.
@@ -120,7 +130,11 @@ type conn struct {
 	t    *Transport
 	ws   *websocket.Conn
 	exec graphql.GraphExecutor
-	req  *http.Request
+	// req is the upgrade request until the handshake ends; then it is dropped,
+	// with everything its context holds, and only header and remote stay.
+	req    *http.Request
+	header http.Header
+	remote string
 
 	legacy  bool
 	session Session
@@ -223,6 +237,7 @@ func (c *conn) init() bool {
 		}
 	}
 	s, err := c.t.Authenticate(c.req, payload)
+	c.req = nil
 	if err != nil {
 		if c.legacy {
 			c.send(message{Type: "connection_error", Payload: errorJSON(err.Error())})
@@ -352,17 +367,86 @@ func Abort(ctx context.Context, err *gqlerror.Error) bool {
 	return true
 }
 
+// pump switches an operation to on-demand delivery (see Notifier).
+type pump struct {
+	mu         sync.Mutex
+	registered bool
+	pumping    bool
+	avail      int
+	drain      func()
+	spawn      func(func())
+}
+
+type pumpKey struct{}
+
+// Notifier switches the subscription running in ctx to on-demand delivery: the
+// transport reads the resolver's channel only when notify says something is waiting,
+// so an idle subscription costs no goroutine. A resolver that uses it must call
+// notify once after each value it sends and once after closing the channel, and
+// must call Notifier before returning the channel. ok is false outside a websocket
+// operation; the resolver then just sends.
+func Notifier(ctx context.Context) (notify func(), ok bool) {
+	p, _ := ctx.Value(pumpKey{}).(*pump)
+	if p == nil {
+		return func() {}, false
+	}
+	p.mu.Lock()
+	p.registered = true
+	p.mu.Unlock()
+	return p.notify, true
+}
+
+// OnDemand reports whether the operation of ctx has switched to on-demand
+// delivery (Notifier was called).
+func OnDemand(ctx context.Context) bool {
+	p, _ := ctx.Value(pumpKey{}).(*pump)
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.registered
+}
+
+func (p *pump) notify() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.avail++
+	p.kick()
+}
+
+// kick starts a drain when values wait and none runs; p.mu is held.
+func (p *pump) kick() {
+	if p.drain != nil && !p.pumping && p.avail > 0 {
+		p.pumping = true
+		p.spawn(p.drain)
+	}
+}
+
+// take claims a waiting value for the drain, or ends the drain.
+func (p *pump) take() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.avail == 0 {
+		p.pumping = false
+		return false
+	}
+	p.avail--
+	return true
+}
+
 // execute runs one operation and streams its results.
 func (c *conn) execute(ctx context.Context, cancel context.CancelFunc, id string, op operation) {
-	defer cancel()
 	abort := &abortHolder{}
 	ctx = context.WithValue(ctx, abortKey{}, abort)
+	p := &pump{spawn: c.t.workers().run}
+	ctx = context.WithValue(ctx, pumpKey{}, p)
 	params := &graphql.RawParams{
 		Query:         op.Query,
 		OperationName: op.OperationName,
 		Variables:     op.Variables,
 		Extensions:    op.Extensions,
-		Headers:       c.req.Header,
+		Headers:       c.header,
 	}
 	start := graphql.Now()
 	params.ReadTime = graphql.TraceTiming{Start: start, End: start}
@@ -371,18 +455,82 @@ func (c *conn) execute(ctx context.Context, cancel context.CancelFunc, id string
 	if errs != nil {
 		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, oc), errs)
 		c.finish(id, resp.Errors)
+		cancel()
 		return
 	}
 	responses, rctx := c.exec.DispatchOperation(ctx, oc)
-	for {
+	// next produces one response; end finishes the operation.
+	next := func() bool {
 		resp := responses(rctx)
 		if resp == nil {
-			break
+			c.end(ctx, id, abort)
+			cancel()
+			return false
 		}
-		if !c.sendResult(id, resp) {
+		if ctx.Err() != nil || !c.sendResult(id, resp) {
+			cancel()
+			return false
+		}
+		return true
+	}
+	p.mu.Lock()
+	if p.registered {
+		// On demand: this goroutine ends here; a drain runs when values wait.
+		p.drain = func() {
+			for p.take() {
+				if !next() {
+					return
+				}
+			}
+		}
+		p.kick()
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	for next() {
+	}
+}
+
+// workerPool runs drains on reused goroutines. Rendering a GraphQL result grows a
+// goroutine's stack; a reused goroutine keeps its grown stack, where a fresh one per
+// event would grow it again each time (the cost that dominated fan-out). The pool
+// grows to the concurrency a fan-out needs and shrinks when idle.
+type workerPool struct {
+	tasks chan func()
+	idle  time.Duration
+}
+
+func (w *workerPool) run(task func()) {
+	select {
+	case w.tasks <- task: // an idle worker takes it
+	default:
+		go w.work(task)
+	}
+}
+
+func (w *workerPool) work(task func()) {
+	t := time.NewTimer(w.idle)
+	defer t.Stop()
+	for {
+		task()
+		t.Reset(w.idle)
+		select {
+		case task = <-w.tasks:
+		case <-t.C:
 			return
 		}
 	}
+}
+
+func (t *Transport) workers() *workerPool {
+	t.poolOnce.Do(func() { t.pool = &workerPool{tasks: make(chan func()), idle: 5 * time.Second} })
+	return t.pool
+}
+
+// end finishes an operation whose stream ended: with the error a resolver gave
+// Abort, or with "complete" (unless the client stopped it).
+func (c *conn) end(ctx context.Context, id string, abort *abortHolder) {
 	abort.mu.Lock()
 	aerr := abort.err
 	abort.mu.Unlock()
@@ -421,16 +569,57 @@ func (c *conn) finish(id string, errs gqlerror.List) {
 }
 
 func (c *conn) sendResult(id string, resp *graphql.Response) bool {
-	b, err := json.Marshal(resp)
+	b, err := encodeResult(resp)
 	if err != nil {
 		c.log().Error("encoding a websocket result", "err", err)
 		return false
 	}
-	typ := "next"
+	typ := `,"type":"next","payload":`
 	if c.legacy {
-		typ = "data"
+		typ = `,"type":"data","payload":`
 	}
-	return c.send(message{ID: id, Type: typ, Payload: b})
+	// Assembled by hand: encoding/json would re-scan the payload for every
+	// subscriber of a shared result.
+	qid, _ := json.Marshal(id)
+	msg := make([]byte, 0, len(b)+len(qid)+40)
+	msg = append(msg, `{"id":`...)
+	msg = append(msg, qid...)
+	msg = append(msg, typ...)
+	msg = append(msg, b...)
+	msg = append(msg, '}')
+	return c.sendRaw(msg)
+}
+
+// encoded remembers the encoding of results shared by many subscribers (the same
+// *graphql.Response for one event), so each is encoded once.
+var encoded = expirable.NewLRU[*graphql.Response, []byte](50_000, nil, time.Minute)
+
+func encodeResult(resp *graphql.Response) ([]byte, error) {
+	if b, ok := encoded.Get(resp); ok {
+		return b, nil
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return nil, err
+	}
+	encoded.Add(resp, b)
+	return b, nil
+}
+
+// sendRaw writes one encoded message; see send.
+func (c *conn) sendRaw(b []byte) bool {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	timeout := c.t.WriteTimeout
+	if timeout <= 0 {
+		timeout = defaultWriteTimeout
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(timeout))
+	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		c.abort()
+		return false
+	}
+	return true
 }
 
 // send writes one message; false when the connection is gone or too slow (a client
@@ -531,4 +720,4 @@ func errorJSON(msg string) json.RawMessage {
 }
 
 // String names the connection for logs.
-func (c *conn) String() string { return fmt.Sprintf("ws(%s)", c.req.RemoteAddr) }
+func (c *conn) String() string { return fmt.Sprintf("ws(%s)", c.remote) }

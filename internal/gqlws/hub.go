@@ -2,6 +2,7 @@ package gqlws
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -142,10 +143,17 @@ func (h *Hub) Run(ctx context.Context) error {
 				go c.send(message{Type: "ka"})
 				continue
 			}
-			// WriteControl is safe beside other writes.
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
+			// WriteControl is safe beside other writes. A ping that cannot get a
+			// turn (the connection is busy sending) is skipped, not fatal: the read
+			// deadline ends connections whose peer really is gone.
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil && !isTimeout(err) {
 				c.abort()
 			}
 		}
 	}
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }

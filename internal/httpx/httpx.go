@@ -47,6 +47,12 @@ func writeError(w http.ResponseWriter, status int, code apperr.Code, msg string,
 
 type requestIDKey struct{}
 
+// WithRequestIDValue returns ctx carrying a request ID (for contexts that outlive their
+// request, such as a websocket's).
+func WithRequestIDValue(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
 // RequestID returns the request's ID, or "".
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)

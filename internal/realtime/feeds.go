@@ -63,7 +63,7 @@ func New(client *ent.Client, bus Bus, opts Options) *Feeds {
 		opts.PollInterval = 2 * time.Second
 	}
 	if opts.Buffer <= 0 {
-		opts.Buffer = 256
+		opts.Buffer = 64
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -348,11 +348,9 @@ func (f *Feeds) preload(ctx context.Context, evs []*ent.Event) error {
 	return nil
 }
 
-// Cursor encodes an event's position in its organization's feed. Clients treat it
-// as opaque.
-func Cursor(seq int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("e1:" + strconv.FormatInt(seq, 10)))
-}
+// Cursor encodes an event's position in its organization's feed (as ent.Event's
+// Cursor method does). Clients treat it as opaque.
+func Cursor(seq int64) string { return (&ent.Event{Sequence: seq}).Cursor() }
 
 // ParseCursor decodes a cursor.
 func ParseCursor(field, c string) (int64, error) {

@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/orgql/orgql/ent/member"
 	"github.com/orgql/orgql/ent/organization"
 	"github.com/orgql/orgql/internal/events"
+	"github.com/orgql/orgql/internal/gqlws"
 	"github.com/orgql/orgql/internal/role"
 	"github.com/orgql/orgql/internal/viewer"
 )
@@ -30,13 +32,67 @@ type orgFeed struct {
 	mu   sync.Mutex
 	last int64 // the last sequence handed out
 	subs map[*orgSub]struct{}
+	// roles mirrors the organization's membership table: loaded from it, then
+	// advanced by the events, which record every membership change in the change's
+	// own transaction. Each delivery is checked against the membership as of that
+	// event, without reading thousands of rows per event. It is reloaded from the
+	// table every rolesRefresh, and a subscriber's own row is read when it joins.
+	roles   map[string]role.Role
+	rolesAt time.Time
+}
+
+// rolesRefresh bounds how long the membership mirror goes without a full reload.
+const rolesRefresh = time.Minute
+
+// apply advances the membership mirror past an event; o.mu is held.
+func (o *orgFeed) apply(e *ent.Event) {
+	subject := deref(e.SubjectUserID)
+	switch e.Type {
+	case events.MemberJoined, events.MemberRoleChanged:
+		if subject != "" && e.NewRole != nil {
+			o.roles[subject] = role.Role(*e.NewRole)
+		}
+	case events.OwnershipTransferred:
+		if subject != "" {
+			o.roles[subject] = role.Owner
+		}
+		if actor := deref(e.ActorID); actor != "" {
+			o.roles[actor] = role.Admin
+		}
+	case events.MemberRemoved, events.MemberLeft:
+		delete(o.roles, subject)
+	case events.OrganizationDeleted:
+		clear(o.roles)
+	}
+}
+
+// decide authorizes an event for a subscriber against the membership as of the
+// event; o.mu is held.
+func (o *orgFeed) decide(userID string, e *ent.Event) decision {
+	switch {
+	case e.Type == events.OrganizationDeleted:
+		return decision{send: true, end: true}
+	case (e.Type == events.MemberRemoved || e.Type == events.MemberLeft) && deref(e.SubjectUserID) == userID:
+		return decision{send: true, end: true} // their last event
+	}
+	r, ok := o.roles[userID]
+	if !ok {
+		return decision{end: true} // not a member: nothing more, ever
+	}
+	if isInvitationEvent(e.Type) && !r.AtLeast(role.Admin) {
+		return decision{}
+	}
+	return decision{send: true}
 }
 
 // orgSub is one organizationEvents subscription.
 type orgSub struct {
 	ctx    context.Context
 	userID string
+	role   role.Role // at subscription
 	ch     chan *ent.Event
+	// notify tells the websocket transport a value (or the close) waits in ch.
+	notify func()
 	// While replaying, live events wait in pending (the replay sends in order).
 	replaying bool
 	pending   []*ent.Event
@@ -71,6 +127,20 @@ func (o *orgFeed) pump() error {
 	ctx := viewer.System(context.Background())
 	for {
 		o.mu.Lock()
+		stale := time.Since(o.rolesAt) > rolesRefresh
+		o.mu.Unlock()
+		if stale {
+			// Reloaded before the events are read, so the events after the reload
+			// are applied on top of it (applying one twice changes nothing).
+			roles, err := o.f.members(ctx, o.id)
+			if err != nil {
+				return err
+			}
+			o.mu.Lock()
+			o.roles, o.rolesAt = roles, time.Now()
+			o.mu.Unlock()
+		}
+		o.mu.Lock()
 		last := o.last
 		o.mu.Unlock()
 		evs, err := o.f.client.Event.Query().
@@ -84,16 +154,12 @@ func (o *orgFeed) pump() error {
 		if err := o.f.preload(ctx, evs); err != nil {
 			return err
 		}
-		roles, err := o.f.members(ctx, o.id)
-		if err != nil {
-			return err
-		}
-		check := newChecker(roles, evs)
 		o.mu.Lock()
-		for i, e := range evs {
+		for _, e := range evs {
 			for s := range o.subs {
-				o.offer(s, e, check.decide(s.userID, i, e))
+				o.offer(s, e, o.decide(s.userID, e))
 			}
+			o.apply(e)
 			o.last = e.Sequence
 		}
 		o.mu.Unlock()
@@ -121,6 +187,7 @@ func (o *orgFeed) offer(s *orgSub, e *ent.Event, d decision) {
 			select {
 			case s.ch <- e:
 				s.lastSent = e.Sequence
+				s.notify()
 			default:
 				o.close(s, tooSlow(s.lastSent))
 				return
@@ -142,6 +209,7 @@ func (o *orgFeed) close(s *orgSub, err *gqlerror.Error) {
 	s.closed = true
 	endOperation(s.ctx, err)
 	close(s.ch)
+	s.notify()
 	delete(o.subs, s)
 }
 
@@ -222,12 +290,14 @@ func (f *Feeds) members(ctx context.Context, orgID string) (map[string]role.Role
 // subscriber or deletes the organization, when the subscriber is no longer a member,
 // or when it falls too far behind (with an error carrying a cursor to resume from).
 func (f *Feeds) SubscribeOrg(ctx context.Context, userID, orgID string, after *int64) (<-chan *ent.Event, error) {
-	if _, ok, err := f.membershipOf(ctx, orgID, userID); err != nil {
+	r, ok, err := f.membershipOf(ctx, orgID, userID)
+	if err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, errNotFound
 	}
-	s := &orgSub{ctx: ctx, userID: userID, ch: make(chan *ent.Event, f.opts.Buffer)}
+	s := &orgSub{ctx: ctx, userID: userID, role: r, ch: make(chan *ent.Event, f.opts.Buffer)}
+	s.notify, _ = gqlws.Notifier(ctx)
 	o, start, err := f.join(ctx, orgID, s, after)
 	if err != nil {
 		return nil, err
@@ -235,8 +305,8 @@ func (f *Feeds) SubscribeOrg(ctx context.Context, userID, orgID string, after *i
 	if s.replaying {
 		go o.replay(s, *after, start)
 	}
-	go func() {
-		<-ctx.Done()
+	// A callback, not a goroutine waiting on ctx: idle subscriptions stay cheap.
+	context.AfterFunc(ctx, func() {
 		o.mu.Lock()
 		if !s.closed {
 			s.closed = true
@@ -244,7 +314,7 @@ func (f *Feeds) SubscribeOrg(ctx context.Context, userID, orgID string, after *i
 		}
 		o.mu.Unlock()
 		f.release(o)
-	}()
+	})
 	return s.ch, nil
 }
 
@@ -278,6 +348,7 @@ func (o *orgFeed) replay(s *orgSub, from, to int64) {
 				select {
 				case s.ch <- e:
 					s.lastSent = e.Sequence
+					s.notify()
 				case <-s.ctx.Done():
 					return
 				}
@@ -315,6 +386,7 @@ func (o *orgFeed) replay(s *orgSub, from, to int64) {
 		select {
 		case s.ch <- e:
 			s.lastSent = e.Sequence
+			s.notify()
 		default:
 			o.close(s, tooSlow(s.lastSent))
 			return
@@ -334,6 +406,7 @@ func (f *Feeds) join(ctx context.Context, orgID string, s *orgSub, after *int64)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.roles[s.userID] = s.role // the subscriber's row, read just now
 	start := o.last
 	if after != nil && *after < start {
 		s.replaying = true
@@ -361,10 +434,17 @@ func (f *Feeds) feed(ctx context.Context, orgID string) (*orgFeed, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The sequence is read before the members, so that a change committing in
+	// between is in the members and its event is applied again (harmlessly).
+	roles, err := f.members(viewer.System(ctx), orgID)
+	if err != nil {
+		return nil, err
+	}
 	o := &orgFeed{
 		f: f, id: orgID, last: org.EventSequence,
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
-		subs: map[*orgSub]struct{}{},
+		subs:  map[*orgSub]struct{}{},
+		roles: roles, rolesAt: time.Now(),
 	}
 	f.orgs[orgID] = o
 	go o.loop()

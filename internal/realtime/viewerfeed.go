@@ -10,6 +10,7 @@ import (
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/ent/event"
 	"github.com/orgql/orgql/internal/events"
+	"github.com/orgql/orgql/internal/gqlws"
 	"github.com/orgql/orgql/internal/viewer"
 )
 
@@ -44,6 +45,7 @@ type viewerSub struct {
 	email  string // verified address; empty when not verified
 	mu     sync.Mutex
 	ch     chan *ViewerEvent
+	notify func()
 	closed bool
 }
 
@@ -52,21 +54,21 @@ type viewerSub struct {
 // an organization they belonged to. It is live only (no cursor).
 func (f *Feeds) SubscribeViewer(ctx context.Context, v *viewer.Viewer) (<-chan *ViewerEvent, error) {
 	s := &viewerSub{f: f, ctx: ctx, userID: v.User.ID, ch: make(chan *ViewerEvent, f.opts.Buffer)}
+	s.notify, _ = gqlws.Notifier(ctx)
 	if v.User.EmailVerifiedAt != nil {
 		s.email = v.User.Email
 	}
 	f.mu.Lock()
 	f.viewers[s] = struct{}{}
 	f.mu.Unlock()
-	go func() {
-		<-ctx.Done()
+	context.AfterFunc(ctx, func() {
 		f.mu.Lock()
 		delete(f.viewers, s)
 		f.mu.Unlock()
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
-	}()
+	})
 	return s.ch, nil
 }
 
@@ -169,6 +171,7 @@ func (s *viewerSub) push(ve *ViewerEvent) {
 	}
 	select {
 	case s.ch <- ve:
+		s.notify()
 	default:
 		s.closeLocked(&gqlerror.Error{
 			Message:    "the subscriber fell too far behind; refetch and subscribe again",
@@ -190,4 +193,5 @@ func (s *viewerSub) closeLocked(err *gqlerror.Error) {
 	s.closed = true
 	endOperation(s.ctx, err)
 	close(s.ch)
+	s.notify()
 }

@@ -1,0 +1,132 @@
+package graph
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/orgql/orgql/ent"
+	"github.com/orgql/orgql/internal/gqlws"
+)
+
+// Shared rendering of subscription events. An organization event goes to every
+// subscribed member; most run the same subscription document, and when it selects
+// nothing that depends on who is looking, the result is the same for all of them.
+// It is then rendered once per event and document and the bytes are reused, so a
+// fan-out to thousands costs one GraphQL execution, not thousands.
+
+// viewerDependent are the fields whose value differs between two members of the
+// same organization; a document that selects any of them is rendered per
+// subscriber.
+var viewerDependent = map[string]bool{
+	"invitation": true, "invitations": true, "auditLog": true,
+	"viewerRole": true, "viewerCan": true, "viewerCanChangeRole": true, "viewerCanRemove": true,
+	"organizations": true, "activeOrganization": true, "pendingInvitations": true,
+}
+
+// rendered caches results by event and document.
+var rendered = expirable.NewLRU[string, *graphql.Response](50_000, nil, time.Minute)
+
+// eventStream sits between a feed and gqlgen for one subscription: freshPerEvent
+// takes each event from in, answers from the cache when it can, and otherwise puts
+// the event on out for gqlgen to render.
+type eventStream struct {
+	in  <-chan *ent.Event
+	out chan *ent.Event
+	key string // the document's identity; "" when it cannot be shared
+}
+
+type streamKey struct{}
+
+// shareStream wraps a feed channel for shared rendering when the subscription runs
+// on a websocket with on-demand delivery and its document can be shared; otherwise
+// it returns the feed channel as is.
+func shareStream(ctx context.Context, in <-chan *ent.Event) <-chan *ent.Event {
+	h, _ := ctx.Value(streamKey{}).(*streamHolder)
+	if h == nil || !gqlws.OnDemand(ctx) {
+		return in
+	}
+	oc := graphql.GetOperationContext(ctx)
+	if selectsAny(oc, oc.Operation.SelectionSet, viewerDependent) {
+		return in
+	}
+	vars, err := json.Marshal(oc.Variables)
+	if err != nil {
+		return in
+	}
+	sum := sha256.Sum256([]byte(oc.RawQuery + "\x00" + oc.OperationName + "\x00" + string(vars)))
+	s := &eventStream{in: in, out: make(chan *ent.Event, 1), key: hex.EncodeToString(sum[:16])}
+	h.mu.Lock()
+	h.s = s
+	h.mu.Unlock()
+	return s.out
+}
+
+// streamHolder lets the subscription resolver hand its stream to the response
+// middleware of the same operation.
+type streamHolder struct {
+	mu sync.Mutex
+	s  *eventStream
+}
+
+// selectsAny reports whether a selection set reaches any of the named fields.
+func selectsAny(oc *graphql.OperationContext, set ast.SelectionSet, names map[string]bool) bool {
+	for _, f := range graphql.CollectFields(oc, set, nil) {
+		if names[f.Name] || selectsAny(oc, f.Selections, names) {
+			return true
+		}
+	}
+	// Fragments on other types are skipped by CollectFields without a type list;
+	// look into every inline fragment and spread as well.
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.InlineFragment:
+			if selectsAny(oc, s.SelectionSet, names) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if s.Definition != nil && selectsAny(oc, s.Definition.SelectionSet, names) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sharedEvent answers one event of a shared subscription: from the cache, or by
+// letting gqlgen render it (and caching that). It returns nil when the operation is
+// not a shared subscription.
+func sharedEvent(ctx context.Context, next graphql.ResponseHandler) (*graphql.Response, bool) {
+	h, _ := ctx.Value(streamKey{}).(*streamHolder)
+	if h == nil {
+		return nil, false
+	}
+	h.mu.Lock()
+	s := h.s
+	h.mu.Unlock()
+	if s == nil {
+		return nil, false
+	}
+	e, ok := <-s.in
+	if !ok {
+		close(s.out)
+		return next(ctx), true // the end of the stream
+	}
+	key := e.ID + "|" + s.key
+	if resp, hit := rendered.Get(key); hit {
+		return resp, true
+	}
+	s.out <- e
+	resp := next(ctx)
+	if resp != nil && len(resp.Errors) == 0 {
+		rendered.Add(key, resp)
+	}
+	return resp, true
+}
