@@ -818,9 +818,9 @@ func TestRealtimeResume(t *testing.T) {
 			cursor, last = ev.Cursor, last+1
 		}
 
-		// Resuming from the very beginning replays the whole history, from the
-		// organization's creation on.
-		s3 := rtDial(t, e, mem)
+		// Resuming from the very beginning replays the whole history to an owner,
+		// from the organization's creation on ...
+		s3 := rtDial(t, e, owner)
 		rtSubscribeOrg(s3, "1", o.ID, realtime.Cursor(0))
 		for i, want := range []string{"ORGANIZATION_CREATED", "MEMBER_JOINED", "ORGANIZATION_UPDATED"} {
 			if ev := rtNext(t, s3, "1"); ev.Type != want || rtSeq(t, ev.Cursor) != int64(i)+1 {
@@ -828,6 +828,15 @@ func TestRealtimeResume(t *testing.T) {
 			}
 		}
 		s3.Conn.Close()
+		rtWaitSubs(t, e, 1, -1)
+		// ... but a MEMBER only from when they joined: the history before is the
+		// audit log's, for owners and admins.
+		s4 := rtDial(t, e, mem)
+		rtSubscribeOrg(s4, "1", o.ID, realtime.Cursor(0))
+		if ev := rtNext(t, s4, "1"); ev.Type != "ORGANIZATION_UPDATED" || !strings.Contains(*ev.Data, "seen 1") || rtSeq(t, ev.Cursor) != 3 {
+			t.Fatalf("a member's replay from the start: want the first event after joining (seen 1, at 3), got %+v", ev)
+		}
+		s4.Conn.Close()
 		rtWaitSubs(t, e, 1, -1)
 
 		// Resuming at the head while the feed runs: nothing replayed, then live.

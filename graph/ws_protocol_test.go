@@ -56,6 +56,7 @@ type wspConn struct {
 // reader answers websocket pings as gorilla does by default.
 func wspPump(t testing.TB, s *testenv.Socket) *wspConn {
 	c := &wspConn{t: t, s: s, ch: make(chan wspEvent, 1024)}
+	_ = s.Conn.SetReadDeadline(time.Time{}) // Socket.Read leaves one behind
 	go func() {
 		for {
 			typ, b, err := s.Conn.ReadMessage()
@@ -290,6 +291,36 @@ func TestWSInitTimeout4408(t *testing.T) {
 	}
 }
 
+// Pings may come before connection_init ("at any time"), but they must not
+// extend the 3 s wait for it.
+func TestWSInitTimeoutNotExtendedByPings(t *testing.T) {
+	t.Parallel()
+	e := testenv.New(t, "sqlite")
+	c := wspPump(t, e.Dial(nil))
+	start := time.Now()
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		// A ping every 500 ms for 8 s.
+		defer close(stopped)
+		for i := 0; i < 16; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			if c.s.Conn.WriteJSON(testenv.Message{Type: "ping"}) != nil {
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-stopped }()
+	c.expectClose(4408, 15*time.Second)
+	if d := time.Since(start); d > 6*time.Second {
+		t.Fatalf("4408 came after %v, once the client stopped pinging: pings before connection_init reset the 3 s init timeout", d.Round(time.Millisecond))
+	}
+}
+
 func TestWSSubscribeBeforeAck4401(t *testing.T) {
 	e := testenv.New(t, "sqlite")
 	c := wspPump(t, e.Dial(nil))
@@ -304,7 +335,7 @@ func TestWSSubscribeBeforeAck4401(t *testing.T) {
 	c = wspPump(t, e.Dial(http.Header{"Authorization": {"Bearer " + u.Token}}))
 	c.subscribe("m", wspMRename, map[string]any{"in": map[string]any{"organizationId": o.ID, "name": "Renamed"}})
 	c.expectClose(4401, wspWait)
-	if got := u.Do(`query($id: ID!) { organization(id: $id) { name } }`, map[string]any{"id": o.ID}).OK(t, nil).Str(t, "organization.name"); got != "Early" {
+	if got := u.Do(`query($slug: String!) { organization(slug: $slug) { name } }`, map[string]any{"slug": o.Slug}).OK(t, nil).Str(t, "organization.name"); got != "Early" {
 		t.Errorf("a subscribe before the ack ran: name %q", got)
 	}
 }
@@ -447,6 +478,13 @@ func TestWSCredentials(t *testing.T) {
 
 		t.Run("bearer in connection_init", func(t *testing.T) {
 			if got := whoami(wspOpen(t, e, u.Token)); got != u.ID {
+				t.Errorf("viewer %q, want %s", got, u.ID)
+			}
+		})
+		t.Run("capitalized Authorization key", func(t *testing.T) {
+			s := e.Dial(nil)
+			s.Init(map[string]any{"Authorization": "Bearer " + u.Token})
+			if got := whoami(wspPump(t, s)); got != u.ID {
 				t.Errorf("viewer %q, want %s", got, u.ID)
 			}
 		})
@@ -765,8 +803,8 @@ func TestWSOperations(t *testing.T) {
 			c.expect("next", "after")
 			c.expect("complete", "after")
 			c.quiet(200 * time.Millisecond)
-			// Also for a subscription with bad variables.
-			c.subscribe("badvars", wspOrgEvents, map[string]any{"org": 5})
+			// Also for a subscription missing a required variable.
+			c.subscribe("badvars", wspOrgEvents, nil)
 			c.expect("error", "badvars")
 			c.quiet(200 * time.Millisecond)
 		})

@@ -113,7 +113,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		req:    r.WithContext(context.WithoutCancel(r.Context())),
 		header: r.Header,
 		remote: r.RemoteAddr,
-		ops:    map[string]context.CancelFunc{},
+		ops:    map[string]*op{},
 	}
 	go c.run()
 }
@@ -146,7 +146,7 @@ type conn struct {
 	mu     sync.Mutex
 	acked  bool
 	closed bool
-	ops    map[string]context.CancelFunc
+	ops    map[string]*op
 	expiry *time.Timer
 }
 
@@ -172,12 +172,12 @@ func (c *conn) run() {
 		limit = defaultReadLimit
 	}
 	c.ws.SetReadLimit(limit)
-	if !c.init() {
-		return
+	ok := c.init()
+	if c.t.Hub != nil && c.session.ID != "" {
+		defer c.t.Hub.remove(c) // added by init, as soon as the session was known
 	}
-	if c.t.Hub != nil {
-		c.t.Hub.add(c)
-		defer c.t.Hub.remove(c)
+	if !ok {
+		return
 	}
 	c.ws.SetPongHandler(func(string) error {
 		c.extendReadDeadline()
@@ -202,16 +202,28 @@ func (c *conn) init() bool {
 	if timeout <= 0 {
 		timeout = defaultInitTimeout
 	}
+	// One deadline for the whole wait: pings before the init do not extend it.
 	_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
-	m, err := c.read()
-	if err != nil {
-		var ne interface{ Timeout() bool }
-		if errors.As(err, &ne) && ne.Timeout() {
-			c.closeWith(CloseInitTimeout, "Connection initialisation timeout")
+	var m message
+	for {
+		var err error
+		m, err = c.read()
+		if err != nil {
+			if isTimeout(err) {
+				c.closeWith(CloseInitTimeout, "Connection initialisation timeout")
+				return false
+			}
+			c.readFailed(err)
 			return false
 		}
-		c.readFailed(err)
-		return false
+		if m.Type != "ping" && m.Type != "pong" {
+			break
+		}
+		if ok, known := c.handlePing(m); known && !ok {
+			return false
+		} else if !known {
+			break // legacy: no such message
+		}
 	}
 	switch m.Type {
 	case "connection_init":
@@ -222,10 +234,6 @@ func (c *conn) init() bool {
 		c.closeWith(CloseNormal, "terminated")
 		return false
 	default:
-		if c.handlePing(m) {
-			// Pings may come before the init; the timeout still runs.
-			return c.init()
-		}
 		c.closeWith(CloseBadRequest, "Invalid message: expected connection_init")
 		return false
 	}
@@ -246,6 +254,10 @@ func (c *conn) init() bool {
 		return false
 	}
 	c.session = s
+	if c.t.Hub != nil {
+		// Registered before the ack, so a sign-out from now on finds this socket.
+		c.t.Hub.add(c)
+	}
 	c.ctx, c.cancel = context.WithCancel(s.Ctx)
 	if !s.ExpiresAt.IsZero() {
 		c.expiry = time.AfterFunc(time.Until(s.ExpiresAt), func() {
@@ -266,8 +278,8 @@ func (c *conn) init() bool {
 
 // handle processes one message after the handshake; false ends the connection.
 func (c *conn) handle(m message) bool {
-	if c.handlePing(m) {
-		return true
+	if ok, known := c.handlePing(m); known {
+		return ok
 	}
 	switch m.Type {
 	case "connection_init":
@@ -285,11 +297,11 @@ func (c *conn) handle(m message) bool {
 			return false
 		}
 		c.mu.Lock()
-		cancel := c.ops[m.ID]
+		o := c.ops[m.ID]
 		delete(c.ops, m.ID)
 		c.mu.Unlock()
-		if cancel != nil {
-			cancel()
+		if o != nil {
+			o.cancel()
 		}
 		return true
 	case "connection_terminate":
@@ -302,19 +314,33 @@ func (c *conn) handle(m message) bool {
 	return false
 }
 
-// handlePing answers a graphql-transport-ws ping; pongs need no answer.
-func (c *conn) handlePing(m message) bool {
-	if c.legacy {
-		return false
+// handlePing answers a graphql-transport-ws ping; pongs need no answer. known
+// reports whether m was a ping or pong; ok is false when it was invalid (the
+// connection is then closed).
+func (c *conn) handlePing(m message) (ok, known bool) {
+	if c.legacy || (m.Type != "ping" && m.Type != "pong") {
+		return false, false
 	}
-	switch m.Type {
-	case "ping":
+	// The payload is an object or absent.
+	if len(m.Payload) > 0 && string(m.Payload) != "null" {
+		var obj map[string]any
+		if json.Unmarshal(m.Payload, &obj) != nil {
+			c.closeWith(CloseBadRequest, "Invalid message: "+m.Type+" payload must be an object")
+			return false, true
+		}
+	}
+	if m.Type == "ping" {
 		c.send(message{Type: "pong", Payload: m.Payload})
-		return true
-	case "pong":
-		return true
 	}
-	return false
+	return true, true
+}
+
+// op is one running operation. Its identity, not only its id, decides whether a
+// late result still belongs to the client: after a client's complete the id may be
+// reused by a new operation, which the old one must never answer for.
+type op struct {
+	id     string
+	cancel context.CancelFunc
 }
 
 // operation is the payload of subscribe/start.
@@ -326,8 +352,8 @@ type operation struct {
 }
 
 func (c *conn) subscribe(m message) bool {
-	var op operation
-	if m.ID == "" || len(m.Payload) == 0 || json.Unmarshal(m.Payload, &op) != nil || op.Query == "" {
+	var operation operation
+	if m.ID == "" || len(m.Payload) == 0 || json.Unmarshal(m.Payload, &operation) != nil || operation.Query == "" {
 		c.closeWith(CloseBadRequest, "Invalid message: subscribe needs an id and a payload with a query")
 		return false
 	}
@@ -339,9 +365,10 @@ func (c *conn) subscribe(m message) bool {
 		c.closeWith(CloseDuplicateID, "Subscriber for "+m.ID+" already exists")
 		return false
 	}
-	c.ops[m.ID] = cancel
+	o := &op{id: m.ID, cancel: cancel}
+	c.ops[m.ID] = o
 	c.mu.Unlock()
-	go c.execute(ctx, cancel, m.ID, op)
+	go c.execute(ctx, o, operation)
 	return true
 }
 
@@ -436,16 +463,17 @@ func (p *pump) take() bool {
 }
 
 // execute runs one operation and streams its results.
-func (c *conn) execute(ctx context.Context, cancel context.CancelFunc, id string, op operation) {
+func (c *conn) execute(ctx context.Context, o *op, operation operation) {
+	id, cancel := o.id, o.cancel
 	abort := &abortHolder{}
 	ctx = context.WithValue(ctx, abortKey{}, abort)
 	p := &pump{spawn: c.t.workers().run}
 	ctx = context.WithValue(ctx, pumpKey{}, p)
 	params := &graphql.RawParams{
-		Query:         op.Query,
-		OperationName: op.OperationName,
-		Variables:     op.Variables,
-		Extensions:    op.Extensions,
+		Query:         operation.Query,
+		OperationName: operation.OperationName,
+		Variables:     operation.Variables,
+		Extensions:    operation.Extensions,
 		Headers:       c.header,
 	}
 	start := graphql.Now()
@@ -454,7 +482,7 @@ func (c *conn) execute(ctx context.Context, cancel context.CancelFunc, id string
 	oc, errs := c.exec.CreateOperationContext(ctx, params)
 	if errs != nil {
 		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, oc), errs)
-		c.finish(id, resp.Errors)
+		c.finish(o, resp.Errors)
 		cancel()
 		return
 	}
@@ -463,7 +491,7 @@ func (c *conn) execute(ctx context.Context, cancel context.CancelFunc, id string
 	next := func() bool {
 		resp := responses(rctx)
 		if resp == nil {
-			c.end(ctx, id, abort)
+			c.end(ctx, o, abort)
 			cancel()
 			return false
 		}
@@ -530,28 +558,31 @@ func (t *Transport) workers() *workerPool {
 
 // end finishes an operation whose stream ended: with the error a resolver gave
 // Abort, or with "complete" (unless the client stopped it).
-func (c *conn) end(ctx context.Context, id string, abort *abortHolder) {
+func (c *conn) end(ctx context.Context, o *op, abort *abortHolder) {
 	abort.mu.Lock()
 	aerr := abort.err
 	abort.mu.Unlock()
 	if aerr != nil {
-		c.finish(id, gqlerror.List{aerr})
+		c.finish(o, gqlerror.List{aerr})
 		return
 	}
 	if ctx.Err() == nil {
-		c.finish(id, nil)
+		c.finish(o, nil)
 	}
 }
 
 // finish ends an operation: with errors (an "error" message, which ends it by
 // itself) or with "complete".
-func (c *conn) finish(id string, errs gqlerror.List) {
+func (c *conn) finish(o *op, errs gqlerror.List) {
+	id := o.id
 	c.mu.Lock()
-	_, active := c.ops[id]
-	delete(c.ops, id)
+	active := c.ops[id] == o
+	if active {
+		delete(c.ops, id)
+	}
 	c.mu.Unlock()
 	if !active {
-		return // the client completed it
+		return // the client completed it (and may have reused the id)
 	}
 	if len(errs) > 0 {
 		b, _ := json.Marshal(errs)
@@ -704,10 +735,10 @@ func (c *conn) shutdown() {
 	}
 	c.mu.Lock()
 	ops := c.ops
-	c.ops = map[string]context.CancelFunc{}
+	c.ops = map[string]*op{}
 	c.mu.Unlock()
-	for _, cancel := range ops {
-		cancel()
+	for _, o := range ops {
+		o.cancel()
 	}
 	if c.cancel != nil {
 		c.cancel()
@@ -721,3 +752,8 @@ func errorJSON(msg string) json.RawMessage {
 
 // String names the connection for logs.
 func (c *conn) String() string { return fmt.Sprintf("ws(%s)", c.remote) }
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}

@@ -423,7 +423,7 @@ func recv(t *testing.T, ch chan string, want string) {
 // ---------------------------------------------------------------------------
 // Handshake and close codes
 
-func TestInitTimeout4408(t *testing.T) {
+func TestWSInitTimeout4408(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, func(tr *Transport) { tr.InitTimeout = 200 * time.Millisecond })
 	c := f.dial()
@@ -434,7 +434,7 @@ func TestInitTimeout4408(t *testing.T) {
 }
 
 // Pings may come before connection_init, but they must not extend the wait for it.
-func TestInitTimeoutNotExtendedByPings(t *testing.T) {
+func TestWSInitTimeoutNotExtendedByPings(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, func(tr *Transport) { tr.InitTimeout = 300 * time.Millisecond })
 	c := f.dial()
@@ -462,7 +462,7 @@ func TestInitTimeoutNotExtendedByPings(t *testing.T) {
 	}
 }
 
-func TestSubscribeBeforeAck4401(t *testing.T) {
+func TestWSSubscribeBeforeAck4401(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.dial()
@@ -475,7 +475,7 @@ func TestSubscribeBeforeAck4401(t *testing.T) {
 	c.expectClose(CloseUnauthorized, tWait)
 }
 
-func TestSecondInit4429(t *testing.T) {
+func TestWSSecondInit4429(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.dial()
@@ -493,7 +493,7 @@ func TestSecondInit4429(t *testing.T) {
 	c.expectClose(CloseTooManyInits, tWait)
 }
 
-func TestDuplicateID4409(t *testing.T) {
+func TestWSDuplicateID4409(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.dial()
@@ -514,7 +514,7 @@ func TestDuplicateID4409(t *testing.T) {
 
 // "regardless of the operation type": a single-result operation still running
 // also reserves its id.
-func TestDuplicateIDOfRunningQuery4409(t *testing.T) {
+func TestWSDuplicateIDOfRunningQuery4409(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.dial()
@@ -526,7 +526,7 @@ func TestDuplicateIDOfRunningQuery4409(t *testing.T) {
 	f.exec.open("slow")
 }
 
-func TestInvalidMessages4400(t *testing.T) {
+func TestWSInvalidMessages4400(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name      string
@@ -591,7 +591,7 @@ func TestInvalidMessages4400(t *testing.T) {
 }
 
 // Messages the protocol allows that a strict parser might refuse.
-func TestValidEdgeMessagesAccepted(t *testing.T) {
+func TestWSValidEdgeMessagesAccepted(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.dial()
@@ -619,7 +619,7 @@ func TestValidEdgeMessagesAccepted(t *testing.T) {
 	d.expect("connection_ack", "")
 }
 
-func TestForbidden4403(t *testing.T) {
+func TestWSForbidden4403(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	for name, payload := range map[string]any{
@@ -647,7 +647,7 @@ func TestForbidden4403(t *testing.T) {
 	}
 }
 
-func TestCookieAuthentication(t *testing.T) {
+func TestWSCookieAuthentication(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c, err := f.dialErr(http.Header{"Cookie": {"sid=good"}}, ProtocolTransportWS)
@@ -663,7 +663,7 @@ func TestCookieAuthentication(t *testing.T) {
 	c.expect("complete", "v")
 }
 
-func TestSubprotocol4406(t *testing.T) {
+func TestWSSubprotocol4406(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	for name, protos := range map[string][]string{
@@ -694,7 +694,7 @@ func TestSubprotocol4406(t *testing.T) {
 	})
 }
 
-func TestReadLimit1009(t *testing.T) {
+func TestWSReadLimit1009(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	// Default 64 KiB: a message of exactly 64 KiB is accepted.
@@ -732,7 +732,7 @@ func TestReadLimit1009(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Ping, pong, keep-alive
 
-func TestPingPong(t *testing.T) {
+func TestWSPingPong(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.dial()
@@ -759,7 +759,7 @@ func TestPingPong(t *testing.T) {
 	c.expect("complete", "1")
 }
 
-func TestHubPingsKeepClientsAlive(t *testing.T) {
+func TestWSHubPingsKeepClientsAlive(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.hub.PingInterval = 50 * time.Millisecond
@@ -792,7 +792,7 @@ func TestHubPingsKeepClientsAlive(t *testing.T) {
 
 // Legacy graphql-ws clients get "ka" messages instead of websocket pings and never
 // send anything by themselves: an idle one must not be dropped as silent.
-func TestLegacyIdleClientStaysConnected(t *testing.T) {
+func TestWSLegacyIdleClientStaysConnected(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.hub.PingInterval = 50 * time.Millisecond
@@ -834,7 +834,7 @@ func TestLegacyIdleClientStaysConnected(t *testing.T) {
 	}
 }
 
-func TestSilentClientDropped(t *testing.T) {
+func TestWSSilentClientDropped(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	f.hub.PingInterval = 50 * time.Millisecond
@@ -867,7 +867,7 @@ func TestSilentClientDropped(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Operations
 
-func TestQueryNextComplete(t *testing.T) {
+func TestWSQueryNextComplete(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.dial()
@@ -891,7 +891,7 @@ func TestQueryNextComplete(t *testing.T) {
 	c.expect("complete", "q")
 }
 
-func TestValidationErrorHasNoComplete(t *testing.T) {
+func TestWSValidationErrorHasNoComplete(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.dial()
@@ -909,7 +909,7 @@ func TestValidationErrorHasNoComplete(t *testing.T) {
 	c.expect("complete", "bad")
 }
 
-func TestAbortSendsErrorNotComplete(t *testing.T) {
+func TestWSAbortSendsErrorNotComplete(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.dial()
@@ -925,7 +925,7 @@ func TestAbortSendsErrorNotComplete(t *testing.T) {
 	}
 }
 
-func TestClientCompleteCancelsOperation(t *testing.T) {
+func TestWSClientCompleteCancelsOperation(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.dial()
@@ -948,7 +948,7 @@ func TestClientCompleteCancelsOperation(t *testing.T) {
 
 // "Even if the client sent a Complete message for a single-result-operation before
 // it resolved, the result should not be sent through once it does."
-func TestNoResultAfterClientComplete(t *testing.T) {
+func TestWSNoResultAfterClientComplete(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.dial()
@@ -964,7 +964,7 @@ func TestNoResultAfterClientComplete(t *testing.T) {
 // Once a client completes an operation it may reuse the id; what the old
 // operation still produces must not land on the new one, and the new one must
 // stay cancellable by its id.
-func TestReusedIDNotHijackedByCompletedOperation(t *testing.T) {
+func TestWSReusedIDNotHijackedByCompletedOperation(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.dial()
@@ -995,7 +995,7 @@ func TestReusedIDNotHijackedByCompletedOperation(t *testing.T) {
 	}
 }
 
-func TestManyOperationsOnOneSocket(t *testing.T) {
+func TestWSManyOperationsOnOneSocket(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.dial()
@@ -1040,7 +1040,7 @@ func TestManyOperationsOnOneSocket(t *testing.T) {
 	}
 }
 
-func TestSessionExpiry4403(t *testing.T) {
+func TestWSSessionExpiry4403(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.dial()
@@ -1051,7 +1051,7 @@ func TestSessionExpiry4403(t *testing.T) {
 	recv(t, f.exec.canceled, "exp")
 }
 
-func TestSlowReaderDisconnected(t *testing.T) {
+func TestWSSlowReaderDisconnected(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, func(tr *Transport) { tr.WriteTimeout = 200 * time.Millisecond })
 	d := websocket.Dialer{Subprotocols: []string{ProtocolTransportWS}}
@@ -1077,7 +1077,7 @@ func TestSlowReaderDisconnected(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Legacy graphql-ws
 
-func TestLegacyProtocol(t *testing.T) {
+func TestWSLegacyProtocol(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.dial(ProtocolLegacy)
@@ -1122,7 +1122,7 @@ func TestLegacyProtocol(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Hub
 
-func TestHubCloseSession(t *testing.T) {
+func TestWSHubCloseSession(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	a1, a2, b := f.dial(), f.dial(ProtocolLegacy), f.dial()
@@ -1150,7 +1150,7 @@ func TestHubCloseSession(t *testing.T) {
 	}
 }
 
-func TestHubCloseAll1001(t *testing.T) {
+func TestWSHubCloseAll1001(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	a, b := f.dial(), f.dial(ProtocolLegacy)
@@ -1166,7 +1166,7 @@ func TestHubCloseAll1001(t *testing.T) {
 	waitFor(t, "no connections", tWait, func() bool { return f.hub.Connections() == 0 })
 }
 
-func TestHubRunStopsWithContext(t *testing.T) {
+func TestWSHubRunStopsWithContext(t *testing.T) {
 	t.Parallel()
 	h := NewHub(10 * time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -1187,7 +1187,7 @@ func TestHubRunStopsWithContext(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Goroutines
 
-func TestGoroutinesReturnToBaseline(t *testing.T) {
+func TestWSGoroutinesReturnToBaseline(t *testing.T) {
 	f := newFixture(t)
 	// Warm up (pools, timers) before taking the baseline.
 	w := f.dial()

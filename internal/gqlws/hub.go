@@ -2,7 +2,6 @@ package gqlws
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -21,6 +20,10 @@ type Hub struct {
 	conns     map[*conn]struct{}
 	bySession map[string]map[*conn]struct{}
 }
+
+// pingTurn is how long a ping waits for a busy connection before it is skipped,
+// so that one busy connection never holds up the pings of the others.
+const pingTurn = 50 * time.Millisecond
 
 // NewHub returns an empty hub.
 func NewHub(ping time.Duration) *Hub {
@@ -137,23 +140,20 @@ func (h *Hub) Run(ctx context.Context) error {
 			list = append(list, c)
 		}
 		h.mu.Unlock()
-		deadline := time.Now().Add(closeWriteDeadline)
 		for _, c := range list {
 			if c.legacy {
+				// Legacy clients expect "ka" messages; they also answer ping frames
+				// (browsers and websocket libraries do), which keep the read
+				// deadline moving while they stay silent.
 				go c.send(message{Type: "ka"})
-				continue
 			}
 			// WriteControl is safe beside other writes. A ping that cannot get a
-			// turn (the connection is busy sending) is skipped, not fatal: the read
-			// deadline ends connections whose peer really is gone.
+			// turn at once (the connection is busy sending) is skipped, not fatal:
+			// the read deadline ends connections whose peer really is gone.
+			deadline := time.Now().Add(pingTurn)
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil && !isTimeout(err) {
 				c.abort()
 			}
 		}
 	}
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
 }

@@ -366,7 +366,8 @@ func (s *Service) Resend(ctx context.Context, invitationID string, newRole *role
 		if err := s.mailInvitation(c, out, tok); err != nil {
 			return err
 		}
-		return c.record(events.Change{Type: events.InvitationResent, InvitationID: inv.ID, OldRole: inv.Role, NewRole: r})
+		return c.record(events.Change{Type: events.InvitationResent, InvitationID: inv.ID, OldRole: inv.Role, NewRole: r,
+			Data: map[string]any{"email": inv.Email}})
 	})
 	if err != nil {
 		return nil, wrap("resending invitation", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/orgql/orgql/ent"
+	"github.com/orgql/orgql/ent/event"
 	"github.com/orgql/orgql/ent/invitation"
 	"github.com/orgql/orgql/ent/member"
 	"github.com/orgql/orgql/ent/organization"
@@ -21,7 +22,6 @@ import (
 	"github.com/orgql/orgql/internal/apperr"
 	"github.com/orgql/orgql/internal/events"
 	"github.com/orgql/orgql/internal/gqlws"
-	"github.com/orgql/orgql/internal/role"
 	"github.com/orgql/orgql/internal/viewer"
 )
 
@@ -49,7 +49,11 @@ type Feeds struct {
 	log    *slog.Logger
 
 	notices chan Notice
-	cache   *expirable.LRU[string, *Preload]
+	// outbound notices wait here for the bus, so that a slow or unreachable bus
+	// never delays the mutation that committed them.
+	outbound chan Notice
+	feedsWG  sync.WaitGroup
+	cache    *expirable.LRU[string, *Preload]
 	seen    *expirable.LRU[string, struct{}]
 
 	mu      sync.Mutex
@@ -73,7 +77,8 @@ func New(client *ent.Client, bus Bus, opts Options) *Feeds {
 		bus:     bus,
 		opts:    opts,
 		log:     opts.Logger,
-		notices: make(chan Notice, 4096),
+		notices:  make(chan Notice, 4096),
+		outbound: make(chan Notice, 4096),
 		cache:   expirable.NewLRU[string, *Preload](20_000, nil, time.Minute),
 		seen:    expirable.NewLRU[string, struct{}](20_000, nil, 5*time.Minute),
 		orgs:    map[string]*orgFeed{},
@@ -83,8 +88,15 @@ func New(client *ent.Client, bus Bus, opts Options) *Feeds {
 
 // Run receives notices from the bus and polls active feeds until ctx ends.
 func (f *Feeds) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
+		defer wg.Done()
 		_ = f.bus.Run(ctx, f.enqueue, f.caughtUp)
+	}()
+	go func() {
+		defer wg.Done()
+		f.publish(ctx)
 	}()
 	poll := time.NewTicker(f.opts.PollInterval)
 	defer poll.Stop()
@@ -92,6 +104,8 @@ func (f *Feeds) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			f.stopAll()
+			f.feedsWG.Wait()
+			wg.Wait()
 			return nil
 		case n := <-f.notices:
 			f.handle(ctx, n)
@@ -140,8 +154,31 @@ func (f *Feeds) Committed(ctx context.Context, evs []*ent.Event, audience []stri
 		n.Users = append(n.Users, u)
 	}
 	f.enqueue(n)
-	if err := f.bus.Publish(ctx, n); err != nil {
-		f.log.Warn("realtime: publishing a notice failed; other instances will poll", "err", err)
+	f.send(n)
+}
+
+// send queues a notice for the bus.
+func (f *Feeds) send(n Notice) {
+	select {
+	case f.outbound <- n:
+	default:
+		f.log.Warn("realtime: bus queue full; other instances will poll")
+	}
+}
+
+// publish hands queued notices to the bus, each with a bounded wait.
+func (f *Feeds) publish(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case n := <-f.outbound:
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if err := f.bus.Publish(pctx, n); err != nil && ctx.Err() == nil {
+				f.log.Warn("realtime: publishing a notice failed; other instances will poll", "err", err)
+			}
+			cancel()
+		}
 	}
 }
 
@@ -153,9 +190,7 @@ func (f *Feeds) SessionsEnded(ctx context.Context, ids []string) {
 	}
 	n := Notice{EndedSessions: ids}
 	f.enqueue(n)
-	if err := f.bus.Publish(ctx, n); err != nil {
-		f.log.Warn("realtime: publishing ended sessions failed; the session sweep will close them", "err", err)
-	}
+	f.send(n)
 }
 
 func (f *Feeds) handle(ctx context.Context, n Notice) {
@@ -383,19 +418,58 @@ func isInvitationEvent(t string) bool { return strings.HasPrefix(t, "INVITATION_
 
 var errNotFound = apperr.NotFoundf("no such organization")
 
-// membershipOf reads a user's role in an organization from the membership table.
-func (f *Feeds) membershipOf(ctx context.Context, orgID, userID string) (role.Role, bool, error) {
+// membershipOf reads a user's membership of an organization from the membership
+// table; nil when there is none.
+func (f *Feeds) membershipOf(ctx context.Context, orgID, userID string) (*ent.Member, error) {
 	m, err := f.client.Member.Query().
 		Where(member.OrganizationID(orgID), member.UserID(userID)).
-		Select(member.FieldRole).
 		Only(viewer.System(ctx))
 	if ent.IsNotFound(err) {
-		return "", false, nil
+		return nil, nil
+	}
+	return m, err
+}
+
+// sequence reads the position of an organization's feed.
+func (f *Feeds) sequence(ctx context.Context, orgID string) (int64, error) {
+	o, err := f.client.Organization.Query().
+		Where(organization.ID(orgID)).
+		Select(organization.FieldEventSequence).
+		Only(viewer.System(ctx))
+	if ent.IsNotFound(err) {
+		return 0, errNotFound
 	}
 	if err != nil {
-		return "", false, err
+		return 0, err
 	}
-	return m.Role, true, nil
+	return o.EventSequence, nil
+}
+
+// firstEventSince returns the sequence of an organization's first event at or after
+// t (its join, for a member), or the next sequence when there is none yet.
+func (f *Feeds) firstEventSince(ctx context.Context, orgID string, t time.Time) (int64, error) {
+	e, err := f.client.Event.Query().
+		Where(event.OrganizationID(orgID), event.CreatedAtGTE(t)).
+		Order(event.BySequence()).
+		First(viewer.System(ctx))
+	if ent.IsNotFound(err) {
+		seq, err := f.sequence(ctx, orgID)
+		return seq + 1, err
+	}
+	if err != nil {
+		return 0, err
+	}
+	return e.Sequence, nil
+}
+
+// unavailable ends a subscriber whose replay could not be read.
+func unavailable(lastSeq int64) *gqlerror.Error {
+	return &gqlerror.Error{
+		Message: fmt.Sprintf("the events could not be read; subscribe again with after: %q", Cursor(lastSeq)),
+		Extensions: map[string]any{
+			"code": string(apperr.Internal), "reason": "REPLAY_FAILED", "cursor": Cursor(lastSeq),
+		},
+	}
 }
 
 // tooSlow is the error that ends a subscriber that fell behind.

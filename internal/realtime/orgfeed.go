@@ -20,6 +20,11 @@ import (
 // batch is how many events a feed reads at a time.
 const batch = 200
 
+// maxPending bounds the live events held for a subscriber while its replay runs.
+// The slice grows only while a replay lags behind writes, so it may be larger than
+// the channel buffer every subscriber carries.
+func maxPending(buffer int) int { return max(buffer, 1024) }
+
 // orgFeed tails one organization's events for the subscribers of this instance. One
 // goroutine per organization with subscribers reads each new event once, checks it
 // against the membership table once, and hands it to every subscriber.
@@ -90,6 +95,8 @@ type orgSub struct {
 	ctx    context.Context
 	userID string
 	role   role.Role // at subscription
+	// checkedAt is the feed position read before the subscriber's membership was.
+	checkedAt int64
 	ch     chan *ent.Event
 	// notify tells the websocket transport a value (or the close) waits in ch.
 	notify func()
@@ -178,7 +185,7 @@ func (o *orgFeed) offer(s *orgSub, e *ent.Event, d decision) {
 		if s.replaying {
 			// Only the replay goroutine sends while it runs; it closes the
 			// stream if the buffer overflowed in the meantime.
-			if len(s.pending) >= o.f.opts.Buffer {
+			if len(s.pending) >= maxPending(o.f.opts.Buffer) {
 				s.overflow = true
 				return
 			}
@@ -216,58 +223,6 @@ func (o *orgFeed) close(s *orgSub, err *gqlerror.Error) {
 // decision says whether a subscriber gets an event and whether its stream ends.
 type decision struct{ send, end bool }
 
-// checker authorizes events for subscribers from the membership table read after
-// the batch, allowing for members that an event of the batch removed.
-type checker struct {
-	roles map[string]role.Role
-	// gone: for members no longer in the table, the index of the event that
-	// removed them and their role until then.
-	gone map[string]struct {
-		at   int
-		role role.Role
-	}
-}
-
-func newChecker(roles map[string]role.Role, evs []*ent.Event) *checker {
-	c := &checker{roles: roles, gone: map[string]struct {
-		at   int
-		role role.Role
-	}{}}
-	for i, e := range evs {
-		if (e.Type == events.MemberRemoved || e.Type == events.MemberLeft) && e.SubjectUserID != nil {
-			if _, still := roles[*e.SubjectUserID]; !still {
-				c.gone[*e.SubjectUserID] = struct {
-					at   int
-					role role.Role
-				}{i, role.Role(deref(e.OldRole))}
-			}
-		}
-	}
-	return c
-}
-
-// decide authorizes event i (e) of the batch for a subscriber.
-func (c *checker) decide(userID string, i int, e *ent.Event) decision {
-	switch {
-	case e.Type == events.OrganizationDeleted:
-		return decision{send: true, end: true}
-	case (e.Type == events.MemberRemoved || e.Type == events.MemberLeft) && deref(e.SubjectUserID) == userID:
-		return decision{send: true, end: true} // their last event
-	}
-	r, ok := c.roles[userID]
-	if !ok {
-		g, removedLater := c.gone[userID]
-		if !removedLater || i > g.at {
-			return decision{end: true} // not a member: nothing more, ever
-		}
-		r = g.role
-	}
-	if isInvitationEvent(e.Type) && !r.AtLeast(role.Admin) {
-		return decision{}
-	}
-	return decision{send: true}
-}
-
 // members reads an organization's members and roles.
 func (f *Feeds) members(ctx context.Context, orgID string) (map[string]role.Role, error) {
 	list, err := f.client.Member.Query().
@@ -290,13 +245,32 @@ func (f *Feeds) members(ctx context.Context, orgID string) (map[string]role.Role
 // subscriber or deletes the organization, when the subscriber is no longer a member,
 // or when it falls too far behind (with an error carrying a cursor to resume from).
 func (f *Feeds) SubscribeOrg(ctx context.Context, userID, orgID string, after *int64) (<-chan *ent.Event, error) {
-	r, ok, err := f.membershipOf(ctx, orgID, userID)
+	// The feed position is read before the membership, so join can tell whether the
+	// feed's mirror or this read is newer.
+	checked, err := f.sequence(ctx, orgID)
 	if err != nil {
 		return nil, err
-	} else if !ok {
+	}
+	m, err := f.membershipOf(ctx, orgID, userID)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
 		return nil, errNotFound
 	}
-	s := &orgSub{ctx: ctx, userID: userID, role: r, ch: make(chan *ent.Event, f.opts.Buffer)}
+	if after != nil && m.Role == role.Member {
+		// A MEMBER resumes within their membership; replaying further back would
+		// read the history that only owners and admins may (the audit log).
+		first, err := f.firstEventSince(ctx, orgID, m.CreatedAt)
+		if err != nil {
+			return nil, err
+		}
+		if *after < first-1 {
+			clamped := first - 1
+			after = &clamped
+		}
+	}
+	s := &orgSub{ctx: ctx, userID: userID, role: m.Role, checkedAt: checked, ch: make(chan *ent.Event, f.opts.Buffer)}
 	s.notify, _ = gqlws.Notifier(ctx)
 	o, start, err := f.join(ctx, orgID, s, after)
 	if err != nil {
@@ -319,7 +293,10 @@ func (f *Feeds) SubscribeOrg(ctx context.Context, userID, orgID string, after *i
 }
 
 // replay sends the events (from, to] from the event table, then switches the
-// subscriber to live delivery, skipping what the replay already sent.
+// subscriber to live delivery, skipping what the replay already sent. The replayed
+// events precede the subscription, which found the subscriber a member: they are
+// authorized by the subscriber's role then (and SubscribeOrg does not let a MEMBER
+// replay from before they joined).
 func (o *orgFeed) replay(s *orgSub, from, to int64) {
 	ctx := viewer.System(s.ctx)
 	for from < to && s.ctx.Err() == nil {
@@ -331,19 +308,20 @@ func (o *orgFeed) replay(s *orgSub, from, to int64) {
 		if err == nil {
 			err = o.f.preload(ctx, evs)
 		}
-		var roles map[string]role.Role
-		if err == nil {
-			roles, err = o.f.members(ctx, o.id)
+		if err != nil {
+			// Never a silent gap: the client resumes from the last event it got.
+			o.f.log.Warn("realtime: replaying a feed", "org", o.id, "err", err)
+			o.mu.Lock()
+			s.replaying = false
+			o.close(s, unavailable(s.lastSent))
+			o.mu.Unlock()
+			return
 		}
-		if err != nil || len(evs) == 0 {
-			if err != nil {
-				o.f.log.Warn("realtime: replaying a feed", "org", o.id, "err", err)
-			}
+		if len(evs) == 0 {
 			break
 		}
-		check := newChecker(roles, evs)
-		for i, e := range evs {
-			d := check.decide(s.userID, i, e)
+		for _, e := range evs {
+			d := replayDecision(s, e)
 			if d.send {
 				select {
 				case s.ch <- e:
@@ -394,6 +372,19 @@ func (o *orgFeed) replay(s *orgSub, from, to int64) {
 	}
 }
 
+// replayDecision authorizes a replayed event (see replay).
+func replayDecision(s *orgSub, e *ent.Event) decision {
+	switch {
+	case e.Type == events.OrganizationDeleted:
+		return decision{send: true, end: true}
+	case (e.Type == events.MemberRemoved || e.Type == events.MemberLeft) && deref(e.SubjectUserID) == s.userID:
+		return decision{send: true, end: true}
+	case isInvitationEvent(e.Type) && !s.role.AtLeast(role.Admin):
+		return decision{}
+	}
+	return decision{send: true}
+}
+
 // join adds a subscriber to the running feed of an organization, starting the feed
 // if needed, and returns the sequence live delivery starts after. Holding f.mu
 // throughout keeps release from stopping the feed in between.
@@ -406,7 +397,17 @@ func (f *Feeds) join(ctx context.Context, orgID string, s *orgSub, after *int64)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.roles[s.userID] = s.role // the subscriber's row, read just now
+	if o.last > s.checkedAt {
+		// The feed already applied changes made after the subscriber's row was read:
+		// the mirror is the newer truth (a removal in between refuses the subscription).
+		r, ok := o.roles[s.userID]
+		if !ok {
+			return nil, 0, errNotFound
+		}
+		s.role = r
+	} else {
+		o.roles[s.userID] = s.role // the row read just now is the newer truth
+	}
 	start := o.last
 	if after != nil && *after < start {
 		s.replaying = true
@@ -447,7 +448,11 @@ func (f *Feeds) feed(ctx context.Context, orgID string) (*orgFeed, error) {
 		roles: roles, rolesAt: time.Now(),
 	}
 	f.orgs[orgID] = o
-	go o.loop()
+	f.feedsWG.Add(1)
+	go func() {
+		defer f.feedsWG.Done()
+		o.loop()
+	}()
 	return o, nil
 }
 

@@ -602,3 +602,55 @@ func TestRemovedDuringReplay(t *testing.T) {
 		t.Fatalf("removed member got %v before the end, want %v", got, want)
 	}
 }
+
+// TestRemovedWhileSubscribing: a member's subscription checks their membership,
+// then they are removed (and the feed, already running for another subscriber,
+// takes the removal) before the subscription joins the feed. The removed user must
+// receive nothing that happens after their removal: authorization is decided from
+// the membership at every delivery (issue 5, item 5).
+func TestRemovedWhileSubscribing(t *testing.T) {
+	f := newFixture(t, realtime.Local{}, realtime.Options{PollInterval: time.Hour},
+		map[string]role.Role{"owner": role.Owner, "m": role.Member})
+	owner := f.subscribe("owner", nil)
+	mUser := f.users["m"]
+	reached, release := f.holdOnce(func(q string) bool {
+		return strings.Contains(q, "FROM `members`") && strings.Contains(q, "`members`.`user_id` = ?")
+	})
+	type result struct {
+		ch  <-chan *ent.Event
+		err error
+	}
+	res := make(chan result, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		ch, err := f.feeds.SubscribeOrg(ctx, mUser, f.org, nil)
+		res <- result{ch, err}
+	}()
+	select {
+	case <-reached: // the membership was read: m is a member
+	case <-time.After(5 * time.Second):
+		t.Fatal("the subscription did not read the membership")
+	}
+	f.remove("m")
+	if e := next(t, "owner", owner, 5*time.Second); e.Type != events.MemberRemoved {
+		t.Fatalf("owner: got %s", e.Type)
+	}
+	close(release)
+	r := <-res
+	if r.err != nil {
+		return // refused: fine
+	}
+	f.feeds.Committed(sys(), f.update(), nil)
+	if e := next(t, "owner", owner, 5*time.Second); e.Type != events.OrganizationUpdated {
+		t.Fatalf("owner: got %s", e.Type)
+	}
+	select {
+	case e, ok := <-r.ch:
+		if ok && e.Type != events.MemberRemoved {
+			t.Fatalf("a removed user received %s (sequence %d), committed after their removal", e.Type, e.Sequence)
+		}
+	case <-time.After(500 * time.Millisecond):
+		// Nothing delivered: acceptable (though the stream should end).
+	}
+}
