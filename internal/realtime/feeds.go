@@ -54,7 +54,7 @@ type Feeds struct {
 	outbound chan Notice
 	feedsWG  sync.WaitGroup
 	cache    *expirable.LRU[string, *Preload]
-	seen    *expirable.LRU[string, struct{}]
+	seen     *expirable.LRU[string, struct{}]
 
 	mu      sync.Mutex
 	orgs    map[string]*orgFeed
@@ -73,16 +73,16 @@ func New(client *ent.Client, bus Bus, opts Options) *Feeds {
 		opts.Logger = slog.Default()
 	}
 	return &Feeds{
-		client:  client,
-		bus:     bus,
-		opts:    opts,
-		log:     opts.Logger,
+		client:   client,
+		bus:      bus,
+		opts:     opts,
+		log:      opts.Logger,
 		notices:  make(chan Notice, 4096),
 		outbound: make(chan Notice, 4096),
-		cache:   expirable.NewLRU[string, *Preload](20_000, nil, time.Minute),
-		seen:    expirable.NewLRU[string, struct{}](20_000, nil, 5*time.Minute),
-		orgs:    map[string]*orgFeed{},
-		viewers: map[*viewerSub]struct{}{},
+		cache:    expirable.NewLRU[string, *Preload](20_000, nil, time.Minute),
+		seen:     expirable.NewLRU[string, struct{}](20_000, nil, 5*time.Minute),
+		orgs:     map[string]*orgFeed{},
+		viewers:  map[*viewerSub]struct{}{},
 	}
 }
 

@@ -97,7 +97,7 @@ type orgSub struct {
 	role   role.Role // at subscription
 	// checkedAt is the feed position read before the subscriber's membership was.
 	checkedAt int64
-	ch     chan *ent.Event
+	ch        chan *ent.Event
 	// notify tells the websocket transport a value (or the close) waits in ch.
 	notify func()
 	// While replaying, live events wait in pending (the replay sends in order).
