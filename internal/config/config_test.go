@@ -22,7 +22,7 @@ var flags = []struct{ field, flag, def string }{
 	{"PublicURL", "public-url", "http://localhost:3000"},
 	{"BaseURL", "base-url", "http://localhost:8080"},
 	{"MaxOwnedOrganizations", "max-owned-organizations", "10"},
-	{"RedisURL", "redis-url", ""},
+	{"RedisURL", "redis-url", `""`},
 	{"RealtimePollInterval", "realtime-poll-interval", "2s"},
 	{"SubscriberBuffer", "subscriber-buffer", "64"},
 	{"WebsocketPing", "websocket-ping", "25s"},
