@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/hashicorp/golang-lru/v2/expirable"
+
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/internal/gqlws"
+	"github.com/orgql/orgql/internal/ttlmap"
 )
 
 // Shared rendering of subscription events. An organization event goes to every
@@ -31,8 +32,16 @@ var viewerDependent = map[string]bool{
 	"organizations": true, "activeOrganization": true, "pendingInvitations": true,
 }
 
-// rendered caches results by event and document.
-var rendered = expirable.NewLRU[string, *graphql.Response](50_000, nil, time.Minute)
+// rendered holds, by event and document, the result rendered for the first
+// subscriber; the others wait for it rather than render it again.
+var rendered = ttlmap.New[string, *render](time.Minute)
+
+// render is one shared rendering; ready closes when resp is set (nil when the
+// result had errors: each subscriber then renders its own).
+type render struct {
+	ready chan struct{}
+	resp  *graphql.Response
+}
 
 // eventStream sits between a feed and gqlgen for one subscription: freshPerEvent
 // takes each event from in, answers from the cache when it can, and otherwise puts
@@ -120,13 +129,24 @@ func sharedEvent(ctx context.Context, next graphql.ResponseHandler) (*graphql.Re
 		return next(ctx), true // the end of the stream
 	}
 	key := e.ID + "|" + s.key
-	if resp, hit := rendered.Get(key); hit {
-		return resp, true
+	r, found := rendered.Load(key)
+	if !found {
+		r, found = rendered.LoadOrStore(key, &render{ready: make(chan struct{})})
+	}
+	if found {
+		<-r.ready
+		if r.resp != nil {
+			return r.resp, true
+		}
+		s.out <- e // the shared rendering failed: render this subscriber's own
+		return next(ctx), true
 	}
 	s.out <- e
 	resp := next(ctx)
 	if resp != nil && len(resp.Errors) == 0 {
-		rendered.Add(key, resp)
+		gqlws.MarkShared(resp)
+		r.resp = resp
 	}
+	close(r.ready)
 	return resp, true
 }

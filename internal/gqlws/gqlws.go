@@ -21,8 +21,9 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/gorilla/websocket"
-	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/orgql/orgql/internal/ttlmap"
 )
 
 // The subprotocols, preferred first.
@@ -622,18 +623,25 @@ func (c *conn) sendResult(id string, resp *graphql.Response) bool {
 }
 
 // encoded remembers the encoding of results shared by many subscribers (the same
-// *graphql.Response for one event), so each is encoded once.
-var encoded = expirable.NewLRU[*graphql.Response, []byte](50_000, nil, time.Minute)
+// *graphql.Response for one event, see MarkShared), so each is encoded once.
+var encoded = ttlmap.New[*graphql.Response, []byte](time.Minute)
+
+// MarkShared tells the transport that resp is sent to many subscribers, so that it
+// encodes it once.
+func MarkShared(resp *graphql.Response) { encoded.Store(resp, nil) }
 
 func encodeResult(resp *graphql.Response) ([]byte, error) {
-	if b, ok := encoded.Get(resp); ok {
+	b, shared := encoded.Load(resp)
+	if b != nil {
 		return b, nil
 	}
 	b, err := json.Marshal(resp)
 	if err != nil {
 		return nil, err
 	}
-	encoded.Add(resp, b)
+	if shared {
+		encoded.Store(resp, b)
+	}
 	return b, nil
 }
 
@@ -641,16 +649,46 @@ func encodeResult(resp *graphql.Response) ([]byte, error) {
 func (c *conn) sendRaw(b []byte) bool {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	timeout := c.t.WriteTimeout
-	if timeout <= 0 {
-		timeout = defaultWriteTimeout
-	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(timeout))
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.writeTimeout()))
 	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
 		c.abort()
 		return false
 	}
+	// A peer that takes what we send is alive: a busy subscription may leave no
+	// turn for pings, and must not time out for it. (A dead peer stops taking
+	// data, and the write deadline ends it.)
+	c.extendReadDeadline()
 	return true
+}
+
+func (c *conn) writeTimeout() time.Duration {
+	if c.t.WriteTimeout > 0 {
+		return c.t.WriteTimeout
+	}
+	return defaultWriteTimeout
+}
+
+// ping sends a keep-alive: a ping frame (answered by the peer's websocket layer
+// with a pong, which moves the read deadline) and, for legacy clients, a "ka"
+// message. A connection busy sending is skipped: its writes prove it alive.
+func (c *conn) ping() {
+	if !c.writeMu.TryLock() {
+		return
+	}
+	defer c.writeMu.Unlock()
+	// The deadline is generous: on a loaded machine a goroutine may wait long for
+	// a CPU, and a write that times out breaks the connection for good.
+	deadline := time.Now().Add(c.writeTimeout())
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil {
+		c.abort()
+		return
+	}
+	if c.legacy {
+		_ = c.ws.SetWriteDeadline(deadline)
+		if err := c.ws.WriteJSON(message{Type: "ka"}); err != nil {
+			c.abort()
+		}
+	}
 }
 
 // send writes one message; false when the connection is gone or too slow (a client
@@ -658,11 +696,7 @@ func (c *conn) sendRaw(b []byte) bool {
 func (c *conn) send(m message) bool {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	timeout := c.t.WriteTimeout
-	if timeout <= 0 {
-		timeout = defaultWriteTimeout
-	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(timeout))
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.writeTimeout()))
 	if err := c.ws.WriteJSON(m); err != nil {
 		c.abort()
 		return false

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
 )
 
 // Hub tracks the open connections: it pings them all from one goroutine (rather
@@ -21,9 +20,8 @@ type Hub struct {
 	bySession map[string]map[*conn]struct{}
 }
 
-// pingTurn is how long a ping waits for a busy connection before it is skipped,
-// so that one busy connection never holds up the pings of the others.
-const pingTurn = 50 * time.Millisecond
+// pingChunk is how many connections one goroutine pings in turn.
+const pingChunk = 500
 
 // NewHub returns an empty hub.
 func NewHub(ping time.Duration) *Hub {
@@ -140,20 +138,18 @@ func (h *Hub) Run(ctx context.Context) error {
 			list = append(list, c)
 		}
 		h.mu.Unlock()
-		for _, c := range list {
-			if c.legacy {
-				// Legacy clients expect "ka" messages; they also answer ping frames
-				// (browsers and websocket libraries do), which keep the read
-				// deadline moving while they stay silent.
-				go c.send(message{Type: "ka"})
-			}
-			// WriteControl is safe beside other writes. A ping that cannot get a
-			// turn at once (the connection is busy sending) is skipped, not fatal:
-			// the read deadline ends connections whose peer really is gone.
-			deadline := time.Now().Add(pingTurn)
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline); err != nil && !isTimeout(err) {
-				c.abort()
-			}
+		// In chunks, side by side: a stuck peer holds up only its chunk.
+		var wg sync.WaitGroup
+		for start := 0; start < len(list); start += pingChunk {
+			chunk := list[start:min(start+pingChunk, len(list))]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, c := range chunk {
+					c.ping()
+				}
+			}()
 		}
+		wg.Wait()
 	}
 }
