@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
 )
 
 // Hub tracks the open connections: it pings them all from one goroutine (rather
