@@ -46,6 +46,18 @@ type Options struct {
 	ResendCooldown time.Duration
 	// NotifyMail wakes the mail outbox after a change that queued email commits.
 	NotifyMail func()
+	// Lifecycle, if set, takes part in creating and deleting organizations inside
+	// their transactions. It is the seam for the Provider Portal: each organization
+	// is mirrored as one developer identity, created and deleted through an outbox
+	// row written here, so neither side keeps orphans.
+	Lifecycle Lifecycle
+}
+
+// Lifecycle hooks run inside the transaction that creates or deletes an
+// organization; an error rolls the change back.
+type Lifecycle interface {
+	OrganizationCreated(ctx context.Context, tx *ent.Tx, o *ent.Organization) error
+	OrganizationDeleted(ctx context.Context, tx *ent.Tx, o *ent.Organization) error
 }
 
 // Service implements organizations and members.

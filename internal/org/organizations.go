@@ -80,6 +80,11 @@ func (s *Service) Create(ctx context.Context, name, slug string) (*ent.Organizat
 		if err != nil {
 			return err
 		}
+		if s.opts.Lifecycle != nil {
+			if err := s.opts.Lifecycle.OrganizationCreated(sctx, tx, o); err != nil {
+				return err
+			}
+		}
 		c := &change{tx: tx, ctx: sctx, org: o, actor: m}
 		if err := c.record(events.Change{Type: events.OrganizationCreated, Data: map[string]any{"name": name, "slug": slug}}); err != nil {
 			return err
@@ -298,6 +303,11 @@ func (s *Service) Delete(ctx context.Context, orgID, confirmSlug string) error {
 			return err
 		}
 		c.audience = users
+		if s.opts.Lifecycle != nil {
+			if err := s.opts.Lifecycle.OrganizationDeleted(c.ctx, c.tx, c.org); err != nil {
+				return err
+			}
+		}
 		// Foreign keys cascade to members, invitations and the logo, and clear the
 		// sessions' active organization.
 		return c.tx.Organization.DeleteOneID(c.org.ID).Exec(c.ctx)
