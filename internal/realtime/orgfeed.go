@@ -341,33 +341,43 @@ func (o *orgFeed) replay(s *orgSub, from, to int64) {
 			from = e.Sequence
 		}
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	s.replaying = false
-	pending := s.pending
-	s.pending = nil
-	if s.overflow {
-		o.close(s, tooSlow(s.lastSent))
-		return
-	}
-	for _, e := range pending {
-		if s.closed {
-			return
-		}
-		if e == nil { // an end decided while replaying
-			o.close(s, nil)
-			return
-		}
-		if e.Sequence <= s.lastSent {
-			continue
-		}
-		select {
-		case s.ch <- e:
-			s.lastSent = e.Sequence
-			s.notify()
-		default:
+	// Hand over the live events that arrived meanwhile, with blocking sends and
+	// without the feed's lock, until none are left; only then go live, under the
+	// lock, so no event slips between the two.
+	for {
+		o.mu.Lock()
+		if s.overflow {
+			s.replaying = false
 			o.close(s, tooSlow(s.lastSent))
+			o.mu.Unlock()
 			return
+		}
+		pending := s.pending
+		s.pending = nil
+		if len(pending) == 0 {
+			s.replaying = false
+			o.mu.Unlock()
+			return
+		}
+		o.mu.Unlock()
+		for _, e := range pending {
+			if e == nil { // an end decided while replaying
+				o.mu.Lock()
+				s.replaying = false
+				o.close(s, nil)
+				o.mu.Unlock()
+				return
+			}
+			if e.Sequence <= s.lastSent {
+				continue
+			}
+			select {
+			case s.ch <- e:
+				s.lastSent = e.Sequence
+				s.notify()
+			case <-s.ctx.Done():
+				return
+			}
 		}
 	}
 }
