@@ -43,13 +43,17 @@ type render struct {
 	resp  *graphql.Response
 }
 
-// eventStream sits between a feed and gqlgen for one subscription: freshPerEvent
-// takes each event from in, answers from the cache when it can, and otherwise puts
-// the event on out for gqlgen to render.
+// eventStream sits between a feed and gqlgen for one subscription: for each event
+// the transport first calls take, which answers from a shared rendering when one is
+// ready; otherwise the event goes on out for gqlgen, and the response middleware
+// (sharedEvent) shares what gqlgen rendered if this subscriber was the first.
 type eventStream struct {
 	in  <-chan *ent.Event
 	out chan *ent.Event
-	key string // the document's identity; "" when it cannot be shared
+	key string // the document's identity
+	// fill is the shared rendering this subscriber owes the others for the event
+	// now on out, or nil.
+	fill *render
 }
 
 type streamKey struct{}
@@ -75,7 +79,36 @@ func shareStream(ctx context.Context, in <-chan *ent.Event) <-chan *ent.Event {
 	h.mu.Lock()
 	h.s = s
 	h.mu.Unlock()
+	gqlws.Shortcut(ctx, s.take)
 	return s.out
+}
+
+// take consumes the next event: it returns the shared result when one is ready, or
+// puts the event on out for gqlgen (taking on the shared rendering if it is the
+// first subscriber to get there).
+func (s *eventStream) take() (*graphql.Response, bool) {
+	e, ok := <-s.in
+	if !ok {
+		close(s.out) // gqlgen reads the end
+		return nil, false
+	}
+	key := e.ID + "|" + s.key
+	r, found := rendered.Load(key)
+	if !found {
+		r, found = rendered.LoadOrStore(key, &render{ready: make(chan struct{})})
+	}
+	s.fill = nil
+	if found {
+		<-r.ready
+		if r.resp != nil {
+			return r.resp, true
+		}
+		// The shared rendering failed: this subscriber renders its own.
+	} else {
+		s.fill = r
+	}
+	s.out <- e
+	return nil, false
 }
 
 // streamHolder lets the subscription resolver hand its stream to the response
@@ -109,9 +142,9 @@ func selectsAny(oc *graphql.OperationContext, set ast.SelectionSet, names map[st
 	return false
 }
 
-// sharedEvent answers one event of a shared subscription: from the cache, or by
-// letting gqlgen render it (and caching that). It returns nil when the operation is
-// not a shared subscription.
+// sharedEvent renders an event that take left for gqlgen and, when this subscriber
+// was the first to reach it, shares the result with the others. ok is false when
+// the operation is not a shared subscription.
 func sharedEvent(ctx context.Context, next graphql.ResponseHandler) (*graphql.Response, bool) {
 	h, _ := ctx.Value(streamKey{}).(*streamHolder)
 	if h == nil {
@@ -123,30 +156,14 @@ func sharedEvent(ctx context.Context, next graphql.ResponseHandler) (*graphql.Re
 	if s == nil {
 		return nil, false
 	}
-	e, ok := <-s.in
-	if !ok {
-		close(s.out)
-		return next(ctx), true // the end of the stream
-	}
-	key := e.ID + "|" + s.key
-	r, found := rendered.Load(key)
-	if !found {
-		r, found = rendered.LoadOrStore(key, &render{ready: make(chan struct{})})
-	}
-	if found {
-		<-r.ready
-		if r.resp != nil {
-			return r.resp, true
-		}
-		s.out <- e // the shared rendering failed: render this subscriber's own
-		return next(ctx), true
-	}
-	s.out <- e
 	resp := next(ctx)
-	if resp != nil && len(resp.Errors) == 0 {
-		gqlws.MarkShared(resp)
-		r.resp = resp
+	if r := s.fill; r != nil {
+		s.fill = nil
+		if resp != nil && len(resp.Errors) == 0 {
+			gqlws.MarkShared(resp)
+			r.resp = resp
+		}
+		close(r.ready)
 	}
-	close(r.ready)
 	return resp, true
 }

@@ -403,6 +403,20 @@ type pump struct {
 	avail      int
 	drain      func()
 	spawn      func(func())
+	// shortcut, if set, may answer the next value without gqlgen (see Shortcut).
+	shortcut func() (*graphql.Response, bool)
+}
+
+// Shortcut lets an on-demand operation answer its next value without running it
+// through gqlgen: fn takes the next value and returns its result if it has one
+// ready (a result rendered once and shared by many subscribers); otherwise it leaves
+// the value for gqlgen and returns false. It must be set along with Notifier.
+func Shortcut(ctx context.Context, fn func() (*graphql.Response, bool)) {
+	if p, _ := ctx.Value(pumpKey{}).(*pump); p != nil {
+		p.mu.Lock()
+		p.shortcut = fn
+		p.mu.Unlock()
+	}
 }
 
 type pumpKey struct{}
@@ -490,6 +504,15 @@ func (c *conn) execute(ctx context.Context, o *op, operation operation) {
 	responses, rctx := c.exec.DispatchOperation(ctx, oc)
 	// next produces one response; end finishes the operation.
 	next := func() bool {
+		if p.shortcut != nil {
+			if resp, ok := p.shortcut(); ok {
+				if ctx.Err() != nil || !c.sendResult(id, resp) {
+					cancel()
+					return false
+				}
+				return true
+			}
+		}
 		resp := responses(rctx)
 		if resp == nil {
 			c.end(ctx, o, abort)
