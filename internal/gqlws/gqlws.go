@@ -143,6 +143,8 @@ type conn struct {
 	cancel  context.CancelFunc
 
 	writeMu sync.Mutex
+	// deadlinesMoved is when sendRaw last moved the deadlines (under writeMu).
+	deadlinesMoved time.Time
 
 	mu     sync.Mutex
 	acked  bool
@@ -672,15 +674,21 @@ func encodeResult(resp *graphql.Response) ([]byte, error) {
 func (c *conn) sendRaw(b []byte) bool {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.writeTimeout()))
+	// Deadlines are moved at most once a second: in a fan-out to thousands, each
+	// move is a runtime call per delivery, and a second is nothing next to them.
+	now := time.Now()
+	if now.After(c.deadlinesMoved.Add(time.Second)) {
+		_ = c.ws.SetWriteDeadline(now.Add(c.writeTimeout()))
+		// A peer that takes what we send is alive: a busy subscription may leave
+		// no turn for pings and must not time out for it. (A dead peer stops
+		// taking data, and the write deadline ends it.)
+		c.extendReadDeadline()
+		c.deadlinesMoved = now
+	}
 	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
 		c.abort()
 		return false
 	}
-	// A peer that takes what we send is alive: a busy subscription may leave no
-	// turn for pings, and must not time out for it. (A dead peer stops taking
-	// data, and the write deadline ends it.)
-	c.extendReadDeadline()
 	return true
 }
 
@@ -719,7 +727,8 @@ func (c *conn) ping() {
 func (c *conn) send(m message) bool {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.writeTimeout()))
+	c.deadlinesMoved = time.Now()
+	_ = c.ws.SetWriteDeadline(c.deadlinesMoved.Add(c.writeTimeout()))
 	if err := c.ws.WriteJSON(m); err != nil {
 		c.abort()
 		return false
