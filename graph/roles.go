@@ -76,7 +76,9 @@ func forget(ctx context.Context) {
 // mutation's resolver returns, so its payload shows the new state.
 func forgetAfterMutation(ctx context.Context, next graphql.Resolver) (any, error) {
 	res, err := next(ctx)
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Object == "Mutation" {
+	// A subscription's operation lives for hours: what its root resolver cached
+	// (the viewer's roles, for @hasRole) is dropped rather than kept idle.
+	if fc := graphql.GetFieldContext(ctx); fc != nil && (fc.Object == "Mutation" || fc.Object == "Subscription") {
 		forget(ctx)
 	}
 	return res, err

@@ -201,8 +201,11 @@ func run(n, rounds int, dbURL string, parallel int) error {
 		(baseline["go_memstats_heap_inuse_bytes"] + baseline["go_memstats_stack_inuse_bytes"])
 	fmt.Printf("\norgql-load: %d subscribers, %d rounds, database %s\n", n, rounds, strings.SplitN(dbURL, ":", 2)[0])
 	fmt.Printf("  connect + subscribe all:        %v (%.0f/s)\n", connectTime.Round(time.Millisecond), float64(n)/connectTime.Seconds())
-	fmt.Printf("  memory per idle subscription:   %.1f KB (heap+stacks in use), RSS %.1f KB\n",
-		mem/float64(n)/1024, (idle["process_resident_memory_bytes"]-baseline["process_resident_memory_bytes"])/float64(n)/1024)
+	fmt.Printf("  memory per idle subscription:   %.1f KB (heap+stacks in use: %.1f + %.1f), RSS %.1f KB\n",
+		mem/float64(n)/1024,
+		(idle["go_memstats_heap_inuse_bytes"]-baseline["go_memstats_heap_inuse_bytes"])/float64(n)/1024,
+		(idle["go_memstats_stack_inuse_bytes"]-baseline["go_memstats_stack_inuse_bytes"])/float64(n)/1024,
+		(idle["process_resident_memory_bytes"]-baseline["process_resident_memory_bytes"])/float64(n)/1024)
 	fmt.Printf("  goroutines per subscription:    %.2f (baseline %.0f, subscribed %.0f)\n",
 		(idle["go_goroutines"]-baseline["go_goroutines"])/float64(n), baseline["go_goroutines"], idle["go_goroutines"])
 	fmt.Printf("  fan-out to the last subscriber: p50 %v  p99 %v  max %v\n",
