@@ -110,9 +110,9 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		ws:   ws,
 		exec: exec,
 		// The request's context ends when Do returns; its values (the viewer of a
-		// cookie) stay useful until the handshake is done.
+		// cookie) stay useful until the handshake is done. Its headers are not kept
+		// for the connection's life: no operation needs them.
 		req:    r.WithContext(context.WithoutCancel(r.Context())),
-		header: r.Header,
 		remote: r.RemoteAddr,
 		ops:    map[string]*op{},
 	}
@@ -132,9 +132,8 @@ type conn struct {
 	ws   *websocket.Conn
 	exec graphql.GraphExecutor
 	// req is the upgrade request until the handshake ends; then it is dropped,
-	// with everything its context holds, and only header and remote stay.
+	// with everything its context holds, and only remote stays.
 	req    *http.Request
-	header http.Header
 	remote string
 
 	legacy  bool
@@ -491,7 +490,6 @@ func (c *conn) execute(ctx context.Context, o *op, operation operation) {
 		OperationName: operation.OperationName,
 		Variables:     operation.Variables,
 		Extensions:    operation.Extensions,
-		Headers:       c.header,
 	}
 	start := graphql.Now()
 	params.ReadTime = graphql.TraceTiming{Start: start, End: start}
