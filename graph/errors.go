@@ -93,14 +93,20 @@ func presentError(log *slog.Logger, hideSuggestions bool) graphql.ErrorPresenter
 		if gql.Extensions == nil {
 			gql.Extensions = map[string]any{}
 		}
-		if len(gql.Path) == 0 {
+		switch {
+		case len(gql.Path) == 0:
 			gql.Extensions["code"] = string(apperr.BadRequest)
 			if strings.HasPrefix(gql.Message, "json request body could not be decoded") {
 				gql.Message = "the request body is not valid JSON"
 				gql.Extensions["reason"] = apperr.ReasonInvalidJSON
 			}
-		} else {
+		case gql.Err != nil:
+			// An argument that would not coerce: the engine wraps the cause.
 			gql.Extensions["code"] = string(apperr.BadUserInput)
+		default:
+			// A message of the engine's own during execution ("must not be null"):
+			// a fault of ours, not of the input.
+			return internalError(ctx, log, gql)
 		}
 		return gql
 	}

@@ -55,10 +55,16 @@ func (l operationLimits) MutateOperationContext(ctx context.Context, oc *graphql
 	if op == nil {
 		return nil
 	}
-	if httpMethod(ctx) == "GET" && op.Operation != ast.Query {
+	method := httpMethod(ctx) // "" over a websocket
+	switch {
+	case method == "GET" && op.Operation != ast.Query:
 		return badRequest(apperr.ReasonMutationOverGET, "GET requests may only run queries; send mutations as POST")
+	case method != "" && op.Operation == ast.Subscription:
+		// Over HTTP a subscription would hold the request open until its first event.
+		return badRequest(ReasonSubscriptionOverHTTP, "subscriptions run over a websocket (ws://…/graphql)")
 	}
-	w := walker{maxDepth: l.maxDepth, introspection: l.introspection, seen: map[string]bool{}}
+	w := walker{maxDepth: l.maxDepth, introspection: l.introspection, seen: map[string]bool{},
+		websocket: method == "", budget: maxSelections}
 	w.walk(op.SelectionSet, 1, op.Operation == ast.Mutation, false)
 	switch {
 	case w.err != nil:
@@ -72,10 +78,29 @@ func (l operationLimits) MutateOperationContext(ctx context.Context, oc *graphql
 type walker struct {
 	maxDepth      int
 	introspection bool
+	websocket     bool
 	aliases       int
-	seen          map[string]bool
-	err           *gqlerror.Error
+	// budget counts down the selections visited, fragment spreads expanded each
+	// time: nested fragments that spread each other twice grow as 2^n, and a 1 KB
+	// document must not cost minutes here or in the complexity check after us.
+	budget int
+	seen   map[string]bool
+	err    *gqlerror.Error
 }
+
+// maxSelections bounds the expanded size of an operation.
+const maxSelections = 10_000
+
+// Reasons of the operation limits.
+const (
+	ReasonSubscriptionOverHTTP = "SUBSCRIPTION_OVER_HTTP"
+	ReasonNotOverWebsocket     = "NOT_OVER_WEBSOCKET"
+	ReasonTooManySelections    = "TOO_MANY_SELECTIONS"
+)
+
+// httpOnlyFields change the identity of a request (and set its cookie): over a
+// websocket they would switch every operation of the connection to another user.
+var httpOnlyFields = map[string]bool{"signIn": true, "signUp": true, "signOut": true, "resetPassword": true}
 
 // walk visits a selection set. Inside introspection (__schema, __type) depth is not
 // limited, as its queries are deep by nature, but aliases still count.
@@ -84,8 +109,16 @@ func (w *walker) walk(set ast.SelectionSet, depth int, root, inIntrospection boo
 		if w.err != nil {
 			return
 		}
+		if w.budget--; w.budget < 0 {
+			w.err = badRequest(ReasonTooManySelections, fmt.Sprintf("the operation expands to more than %d selections", maxSelections))
+			return
+		}
 		switch s := sel.(type) {
 		case *ast.Field:
+			if root && w.websocket && httpOnlyFields[s.Name] {
+				w.err = badRequest(ReasonNotOverWebsocket, s.Name+" runs over HTTP only: it changes who the connection is")
+				return
+			}
 			if s.Alias != "" && s.Alias != s.Name {
 				w.aliases++
 			}

@@ -54,7 +54,12 @@ type eventStream struct {
 	// fill is the shared rendering this subscriber owes the others for the event
 	// now on out, or nil.
 	fill *render
+	ctx  context.Context // the subscription's
 }
+
+// shareWait bounds how long a subscriber waits for another's rendering before it
+// renders its own: a safety net, the renderer settles the entry in every case.
+const shareWait = 2 * time.Second
 
 type streamKey struct{}
 
@@ -79,7 +84,8 @@ func shareStream(ctx context.Context, in <-chan *ent.Event) <-chan *ent.Event {
 	h.mu.Lock()
 	h.s = s
 	h.mu.Unlock()
-	gqlws.Shortcut(ctx, s.take)
+	s.ctx = ctx
+	gqlws.Shortcut(ctx, s.take, s.abandon)
 	return s.out
 }
 
@@ -99,16 +105,29 @@ func (s *eventStream) take() (*graphql.Response, bool) {
 	}
 	s.fill = nil
 	if found {
-		<-r.ready
-		if r.resp != nil {
-			return r.resp, true
+		select {
+		case <-r.ready:
+			if r.resp != nil {
+				return r.resp, true
+			}
+			// The shared rendering failed: this subscriber renders its own.
+		case <-s.ctx.Done():
+		case <-time.After(shareWait):
 		}
-		// The shared rendering failed: this subscriber renders its own.
 	} else {
 		s.fill = r
 	}
 	s.out <- e
 	return nil, false
+}
+
+// abandon settles the shared rendering this subscriber owed when its operation
+// ended before rendering (the others then render their own).
+func (s *eventStream) abandon() {
+	if r := s.fill; r != nil {
+		s.fill = nil
+		close(r.ready)
+	}
 }
 
 // streamHolder lets the subscription resolver hand its stream to the response

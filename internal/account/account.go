@@ -195,6 +195,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) 
 			s.log.WarnContext(ctx, "accepting invitation at sign-up", "err", err)
 		} else {
 			out.Membership = m
+			out.User = viewer.FromContext(ctx).User // now verified
 		}
 	}
 	return out, nil
@@ -370,9 +371,10 @@ func (s *Service) ResetPassword(ctx context.Context, tok, newPassword string) (*
 	if err := password.Validate("input.newPassword", newPassword); err != nil {
 		return nil, err
 	}
-	// Hash first (slow, and outside the transaction); the token is checked below.
-	if !token.Plausible(tok) {
-		return nil, errInvalidToken
+	// The token is checked before the (slow, capped) hash, so that bad tokens cost
+	// one indexed lookup, not a hashing slot; it is redeemed in the transaction.
+	if _, err := s.usableToken(ctx, s.db.Client, tok, usertoken.PurposeRESET_PASSWORD); err != nil {
+		return nil, err
 	}
 	hash, err := s.hasher.Hash(ctx, newPassword)
 	if err != nil {
@@ -429,25 +431,12 @@ var errInvalidToken = apperr.Input("input.token", apperr.ReasonInvalidToken, "th
 // concurrent redemptions cannot both succeed. Unknown, used, expired and superseded
 // tokens are refused alike.
 func (s *Service) redeem(ctx context.Context, tx *ent.Tx, tok string, purpose usertoken.Purpose) (*ent.UserToken, error) {
-	if !token.Plausible(tok) {
-		return nil, errInvalidToken
-	}
-	sctx := viewer.System(ctx)
-	now := s.sessions.Now()
-	t, err := tx.UserToken.Query().
-		Where(usertoken.TokenHash(token.Hash(tok)), usertoken.PurposeEQ(purpose)).
-		WithUser().
-		Only(sctx)
-	if ent.IsNotFound(err) {
-		return nil, errInvalidToken
-	}
+	t, err := s.usableToken(ctx, tx.Client(), tok, purpose)
 	if err != nil {
 		return nil, err
 	}
-	// A token mailed to a former address proves nothing about the current one.
-	if t.UsedAt != nil || !now.Before(t.ExpiresAt) || t.Edges.User.Email != t.Email {
-		return nil, errInvalidToken
-	}
+	sctx := viewer.System(ctx)
+	now := s.sessions.Now()
 	n, err := tx.UserToken.Update().
 		Where(usertoken.ID(t.ID), usertoken.UsedAtIsNil()).
 		SetUsedAt(now).
@@ -456,6 +445,29 @@ func (s *Service) redeem(ctx context.Context, tx *ent.Tx, tok string, purpose us
 		return nil, err
 	}
 	if n != 1 {
+		return nil, errInvalidToken
+	}
+	return t, nil
+}
+
+// usableToken finds a token that is known, unused, unexpired and mailed to the
+// user's current address; anything else is refused alike.
+func (s *Service) usableToken(ctx context.Context, client *ent.Client, tok string, purpose usertoken.Purpose) (*ent.UserToken, error) {
+	if !token.Plausible(tok) {
+		return nil, errInvalidToken
+	}
+	t, err := client.UserToken.Query().
+		Where(usertoken.TokenHash(token.Hash(tok)), usertoken.PurposeEQ(purpose)).
+		WithUser().
+		Only(viewer.System(ctx))
+	if ent.IsNotFound(err) {
+		return nil, errInvalidToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	// A token mailed to a former address proves nothing about the current one.
+	if t.UsedAt != nil || !s.sessions.Now().Before(t.ExpiresAt) || t.Edges.User.Email != t.Email {
 		return nil, errInvalidToken
 	}
 	return t, nil

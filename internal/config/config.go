@@ -83,7 +83,7 @@ func Default() Config {
 		RealtimePollInterval:     2 * time.Second,
 		SubscriberBuffer:         64,
 		WebsocketPing:            25 * time.Second,
-		Metrics:                  true,
+		Metrics:                  false,
 		InvitationTTL:            7 * 24 * time.Hour,
 		InvitationResendCooldown: time.Minute,
 		MaxPendingInvitations:    500,
@@ -134,7 +134,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.DurationVar(&c.RealtimePollInterval, "realtime-poll-interval", c.RealtimePollInterval, "how often active event feeds read the event table without a notice (the delay bound when Redis is down)")
 	fs.IntVar(&c.SubscriberBuffer, "subscriber-buffer", c.SubscriberBuffer, "undelivered events a subscriber may have before it is ended (it resumes from a cursor)")
 	fs.DurationVar(&c.WebsocketPing, "websocket-ping", c.WebsocketPing, "interval of websocket keep-alive pings")
-	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics")
+	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics (on the public listener: expose it to your scraper only)")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go profiles at /debug/pprof/ (for diagnosis; keep it off where the port is reachable)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted GraphQL request body")
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", c.MaxUploadBytes, "largest accepted multipart (file upload) request")

@@ -49,6 +49,8 @@ const (
 	defaultInitTimeout  = 3 * time.Second
 	defaultWriteTimeout = 10 * time.Second
 	defaultReadLimit    = 64 << 10
+	// maxOperations bounds the operations running at once on one connection.
+	maxOperations = 100
 )
 
 // Session is what Authenticate establishes for a connection.
@@ -250,7 +252,8 @@ func (c *conn) init() bool {
 	c.req = nil
 	if err != nil {
 		if c.legacy {
-			c.send(message{Type: "connection_error", Payload: errorJSON(err.Error())})
+			// The cause (possibly a database error) is the server's business.
+			c.send(message{Type: "connection_error", Payload: errorJSON("Forbidden")})
 		}
 		c.closeWith(CloseForbidden, "Forbidden")
 		return false
@@ -359,6 +362,17 @@ func (c *conn) subscribe(m message) bool {
 		c.closeWith(CloseBadRequest, "Invalid message: subscribe needs an id and a payload with a query")
 		return false
 	}
+	c.mu.Lock()
+	if _, dup := c.ops[m.ID]; !dup && len(c.ops) >= maxOperations {
+		c.mu.Unlock()
+		b, _ := json.Marshal(gqlerror.List{{
+			Message:    fmt.Sprintf("at most %d operations may run on one connection", maxOperations),
+			Extensions: map[string]any{"code": "RATE_LIMITED", "reason": "TOO_MANY_OPERATIONS"},
+		}})
+		c.send(message{ID: m.ID, Type: "error", Payload: b})
+		return true
+	}
+	c.mu.Unlock()
 	ctx, cancel := context.WithCancel(c.ctx)
 	c.mu.Lock()
 	if _, dup := c.ops[m.ID]; dup {
@@ -404,18 +418,22 @@ type pump struct {
 	avail      int
 	drain      func()
 	spawn      func(func())
-	// shortcut, if set, may answer the next value without gqlgen (see Shortcut).
+	// shortcut, if set, may answer the next value without gqlgen; abandon is called
+	// when gqlgen ends the operation instead of rendering what shortcut left it.
 	shortcut func() (*graphql.Response, bool)
+	abandon  func()
 }
 
 // Shortcut lets an on-demand operation answer its next value without running it
-// through gqlgen: fn takes the next value and returns its result if it has one
-// ready (a result rendered once and shared by many subscribers); otherwise it leaves
-// the value for gqlgen and returns false. It must be set along with Notifier.
-func Shortcut(ctx context.Context, fn func() (*graphql.Response, bool)) {
+// through gqlgen: fn takes the next value and returns its result if one is ready (a
+// result rendered once and shared by many subscribers); otherwise it leaves the
+// value for gqlgen and returns false. When gqlgen then ends the operation without
+// rendering it (the operation was cancelled), abandon is called. It must be set
+// along with Notifier.
+func Shortcut(ctx context.Context, fn func() (*graphql.Response, bool), abandon func()) {
 	if p, _ := ctx.Value(pumpKey{}).(*pump); p != nil {
 		p.mu.Lock()
-		p.shortcut = fn
+		p.shortcut, p.abandon = fn, abandon
 		p.mu.Unlock()
 	}
 }
@@ -515,6 +533,9 @@ func (c *conn) execute(ctx context.Context, o *op, operation operation) {
 		}
 		resp := responses(rctx)
 		if resp == nil {
+			if p.abandon != nil {
+				p.abandon()
+			}
 			c.end(ctx, o, abort)
 			cancel()
 			return false

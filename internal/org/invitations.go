@@ -498,11 +498,14 @@ func (s *Service) Accept(ctx context.Context, ref Ref) (*ent.Member, *ent.Invita
 	if err != nil {
 		return nil, nil, wrap("accepting invitation", err)
 	}
-	if v.User.EmailVerifiedAt == nil && ref.Token != "" {
-		t := s.now()
-		v.User.EmailVerifiedAt = &t
-	}
-	v.Session.ActiveOrganizationID = &c.org.ID
+	verified := v.User.EmailVerifiedAt == nil && ref.Token != ""
+	now, orgID := s.now(), c.org.ID
+	viewer.Update(ctx, func(u *ent.User, ses *ent.Session) {
+		if verified {
+			u.EmailVerifiedAt = &now
+		}
+		ses.ActiveOrganizationID = &orgID
+	})
 	m = m.Unwrap()
 	m.Edges.Organization = c.org.Unwrap()
 	return m, out.Unwrap(), nil

@@ -99,7 +99,8 @@ func (s *Service) Create(ctx context.Context, name, slug string) (*ent.Organizat
 		return nil, nil, wrap("creating organization", err)
 	}
 	o, m = o.Unwrap(), m.Unwrap()
-	v.Session.ActiveOrganizationID = &o.ID
+	orgID := o.ID
+	viewer.Update(ctx, func(_ *ent.User, ses *ent.Session) { ses.ActiveOrganizationID = &orgID })
 	m.Edges.Organization = o
 	s.committed(ctx, evs, nil)
 	return o, m, nil
@@ -328,7 +329,7 @@ func (s *Service) SetActive(ctx context.Context, orgID string) (*ent.Organizatio
 		if err := s.db.Client.Session.UpdateOneID(v.Session.ID).ClearActiveOrganizationID().Exec(sctx); err != nil {
 			return nil, err
 		}
-		v.Session.ActiveOrganizationID = nil
+		viewer.Update(ctx, func(_ *ent.User, ses *ent.Session) { ses.ActiveOrganizationID = nil })
 		return nil, nil
 	}
 	o, err := s.ByID(ctx, orgID) // read policy: members only
@@ -341,7 +342,8 @@ func (s *Service) SetActive(ctx context.Context, orgID string) (*ent.Organizatio
 	if err := s.db.Client.Session.UpdateOneID(v.Session.ID).SetActiveOrganizationID(o.ID).Exec(sctx); err != nil {
 		return nil, err
 	}
-	v.Session.ActiveOrganizationID = &o.ID
+	active := o.ID
+	viewer.Update(ctx, func(_ *ent.User, ses *ent.Session) { ses.ActiveOrganizationID = &active })
 	return o, nil
 }
 

@@ -412,6 +412,10 @@ func (f *Feeds) join(ctx context.Context, orgID string, s *orgSub, after *int64)
 		// the mirror is the newer truth (a removal in between refuses the subscription).
 		r, ok := o.roles[s.userID]
 		if !ok {
+			if len(o.subs) == 0 && f.orgs[o.id] == o { // do not leave a feed nobody reads
+				delete(f.orgs, o.id)
+				close(o.done)
+			}
 			return nil, 0, errNotFound
 		}
 		s.role = r

@@ -66,3 +66,17 @@ func UserID(ctx context.Context) string {
 func System(ctx context.Context) context.Context {
 	return privacy.DecisionContext(ctx, privacy.Allow)
 }
+
+// Update changes the viewer of the rest of the request by copy: fn edits copies of
+// the user and session, which then replace the viewer. Operations that share the
+// viewer (those of one websocket) keep reading consistent values, never a struct
+// being written.
+func Update(ctx context.Context, fn func(u *ent.User, s *ent.Session)) {
+	v := FromContext(ctx)
+	if v == nil {
+		return
+	}
+	u, s := *v.User, *v.Session
+	fn(&u, &s)
+	Replace(ctx, &Viewer{User: &u, Session: &s})
+}

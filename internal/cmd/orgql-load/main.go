@@ -75,7 +75,7 @@ func run(n, rounds int, dbURL string, parallel int) error {
 	}
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	srv := exec.Command(bin, "--listen", "127.0.0.1:"+strconv.Itoa(port), "--database-url", dbURL,
-		"--graphiql=false", "--log-level", "warn", "--pprof")
+		"--graphiql=false", "--log-level", "warn", "--pprof", "--metrics")
 	srv.Stdout, srv.Stderr = os.Stderr, os.Stderr
 	step("starting the server")
 	if err := srv.Start(); err != nil {
