@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1144,6 +1145,55 @@ func TestAccountRateLimits(t *testing.T) {
 			acctUnchanged(t, e, before, "a rate-limited signIn")
 			// Other accounts are not affected, even from the same addresses.
 			acctSignIn(acctFromIP(e, "198.51.100.1"), bob.Email, bob.Password).OK(t, nil)
+		}, testenv.WithLimits(account.Limits{SignInPerAccount: 3}), acctTrustProxy)
+	})
+
+	t.Run("signIn per account counts failures only", func(t *testing.T) {
+		testenv.Each(t, func(t *testing.T, e *testenv.Env) {
+			u := e.SignUp("Ada")
+			// The owner signing in often is never limited.
+			for i := range 5 {
+				acctSignIn(acctFromIP(e, fmt.Sprintf("198.51.100.%d", i+1)), u.Email, u.Password).OK(t, nil)
+			}
+			// A success clears the failures before it: two failures, a success, then
+			// three more failures are allowed before the limit.
+			for range 2 {
+				acctSignIn(acctFromIP(e, "198.51.100.9"), u.Email, "wrong password").Fails(t, "UNAUTHENTICATED", "INVALID_CREDENTIALS")
+			}
+			acctSignIn(acctFromIP(e, "198.51.100.9"), u.Email, u.Password).OK(t, nil)
+			for range 3 {
+				acctSignIn(acctFromIP(e, "198.51.100.9"), u.Email, "wrong password").Fails(t, "UNAUTHENTICATED", "INVALID_CREDENTIALS")
+			}
+			acctWantRateLimited(t, acctSignIn(acctFromIP(e, "198.51.100.10"), u.Email, u.Password))
+		}, testenv.WithLimits(account.Limits{SignInPerAccount: 3}), acctTrustProxy)
+	})
+
+	t.Run("signIn per account holds under concurrent guesses", func(t *testing.T) {
+		testenv.Each(t, func(t *testing.T, e *testenv.Env) {
+			u := e.SignUp("Ada")
+			const n = 12
+			var wg sync.WaitGroup
+			var limited, wrong atomic.Int32
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					res := acctSignIn(acctFromIP(e, fmt.Sprintf("203.0.113.%d", i+1)), u.Email, "wrong password")
+					if len(res.Errors) == 0 {
+						return
+					}
+					switch res.Errors[0].Reason() {
+					case "TOO_MANY_REQUESTS":
+						limited.Add(1)
+					case "INVALID_CREDENTIALS":
+						wrong.Add(1)
+					}
+				}()
+			}
+			wg.Wait()
+			if wrong.Load() != 3 || limited.Load() != n-3 {
+				t.Fatalf("%d concurrent guesses: %d checked, %d limited; want 3 checked, %d limited", n, wrong.Load(), limited.Load(), n-3)
+			}
 		}, testenv.WithLimits(account.Limits{SignInPerAccount: 3}), acctTrustProxy)
 	})
 

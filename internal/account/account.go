@@ -41,7 +41,7 @@ type Options struct {
 // A zero count disables that limit.
 type Limits struct {
 	SignInPerIP        int // per minute
-	SignInPerAccount   int // per 15 minutes
+	SignInPerAccount   int // failed attempts per 15 minutes; a success clears them
 	SignUpPerIP        int // per hour
 	ResetPerIP         int // per hour
 	ResetPerAccount    int // per hour
@@ -247,6 +247,9 @@ func (s *Service) SignIn(ctx context.Context, rawEmail, pw string) (*Session, er
 	if err != nil {
 		return nil, err
 	}
+	// The per-account limit is there to stop password guessing, so the owner's own
+	// sign-ins do not count against it.
+	s.signInAccount.Reset(email)
 	signedIn(ctx, out)
 	return out, nil
 }

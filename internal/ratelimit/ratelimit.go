@@ -60,3 +60,16 @@ func (l *Limiter) Allow(key string) (bool, time.Duration) {
 	}
 	return true, 0
 }
+
+// Reset forgets key's past events, giving it a full burst again. Sign-in uses it so
+// that the per-account limit counts failed attempts only: every attempt takes an event
+// up front (so that concurrent guesses cannot outrun the limit) and a success clears
+// them.
+func (l *Limiter) Reset(key string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buckets.Remove(key)
+}

@@ -152,3 +152,29 @@ func TestConcurrentAllow(t *testing.T) {
 		t.Fatalf("%d of 1000 concurrent events allowed, want exactly the burst of 100", allowed)
 	}
 }
+
+func TestResetGivesAFullBurstToThatKeyOnly(t *testing.T) {
+	l, _ := withClock(New(3, time.Hour))
+	for _, k := range []string{"a", "b"} {
+		for i := 0; i < 3; i++ {
+			l.Allow(k)
+		}
+		if ok, _ := l.Allow(k); ok {
+			t.Fatalf("%s: allowed past the burst", k)
+		}
+	}
+	l.Reset("a")
+	for i := 0; i < 3; i++ {
+		if ok, _ := l.Allow("a"); !ok {
+			t.Fatalf("a: event %d refused after Reset", i+1)
+		}
+	}
+	if ok, _ := l.Allow("a"); ok {
+		t.Fatalf("a: Reset gave more than one burst")
+	}
+	if ok, _ := l.Allow("b"); ok {
+		t.Fatalf("b: Reset of a refilled b")
+	}
+	var nl *Limiter
+	nl.Reset("a") // a nil limiter has nothing to forget
+}
