@@ -74,9 +74,11 @@ func invitationRef(tok, id *string) org.Ref {
 // preloaded returns what the realtime feeds loaded for an event being delivered
 // (shared by all its subscribers), so that a fan-out costs no query per subscriber.
 // Subscribers are members of the event's organization, which may see its members
-// and the users an event names.
-func (r *Resolver) preloaded(e *ent.Event) (*realtime.Preload, bool) {
-	if r.Feeds == nil {
+// and the users an event names. Queries and mutations never use it, even for an
+// event that is being delivered right now: they load through the privacy rules.
+func (r *Resolver) preloaded(ctx context.Context, e *ent.Event) (*realtime.Preload, bool) {
+	if r.Feeds == nil || !graphql.HasOperationContext(ctx) ||
+		graphql.GetOperationContext(ctx).Operation.Operation != ast.Subscription {
 		return nil, false
 	}
 	return r.Feeds.Preloaded(e.ID)

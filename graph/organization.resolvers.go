@@ -200,7 +200,7 @@ func (r *organizationEventResolver) Actor(ctx context.Context, obj *ent.Event) (
 	if obj.ActorID == nil {
 		return nil, nil
 	}
-	if p, ok := r.preloaded(obj); ok {
+	if p, ok := r.preloaded(ctx, obj); ok {
 		return p.Actor, nil
 	}
 	return r.load(ctx).eventUser.Load(ctx, *obj.ActorID)
@@ -210,7 +210,7 @@ func (r *organizationEventResolver) Member(ctx context.Context, obj *ent.Event) 
 	if obj.MemberID == nil {
 		return nil, nil
 	}
-	if p, ok := r.preloaded(obj); ok {
+	if p, ok := r.preloaded(ctx, obj); ok {
 		return p.Member, nil
 	}
 	return r.load(ctx).member.Load(ctx, *obj.MemberID)
@@ -220,7 +220,7 @@ func (r *organizationEventResolver) User(ctx context.Context, obj *ent.Event) (*
 	if obj.SubjectUserID == nil {
 		return nil, nil
 	}
-	if p, ok := r.preloaded(obj); ok {
+	if p, ok := r.preloaded(ctx, obj); ok {
 		return p.Subject, nil
 	}
 	return r.load(ctx).eventUser.Load(ctx, *obj.SubjectUserID)

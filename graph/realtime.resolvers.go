@@ -24,7 +24,7 @@ func (r *organizationEventResolver) Invitation(ctx context.Context, obj *ent.Eve
 	if err != nil || !ok || !rl.AtLeast(role.Admin) {
 		return nil, err
 	}
-	if p, ok := r.preloaded(obj); ok {
+	if p, ok := r.preloaded(ctx, obj); ok {
 		return p.Invitation, nil
 	}
 	return r.load(ctx).invitation.Load(ctx, *obj.InvitationID)
