@@ -75,6 +75,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{EventsColumns[4], EventsColumns[10]},
 			},
+			{
+				Name:    "event_member_id",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[5]},
+			},
 		},
 	}
 	// InvitationsColumns holds the columns for the "invitations" table.

@@ -68,6 +68,8 @@ func (Event) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("organization_id", "sequence").Unique(),
 		index.Fields("subject_user_id", "created_at"),
+		// A member's join event bounds what a MEMBER may replay.
+		index.Fields("member_id"),
 	}
 }
 

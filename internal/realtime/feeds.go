@@ -445,13 +445,28 @@ func (f *Feeds) sequence(ctx context.Context, orgID string) (int64, error) {
 	return o.EventSequence, nil
 }
 
-// firstEventSince returns the sequence of an organization's first event at or after
-// t (its join, for a member), or the next sequence when there is none yet.
-func (f *Feeds) firstEventSince(ctx context.Context, orgID string, t time.Time) (int64, error) {
+// joinEvent returns the sequence of the event that made m a member: the
+// MEMBER_JOINED event written in the same transaction as the membership. Sequences,
+// unlike clocks, order events exactly whatever the replica or the column precision.
+// A membership without one (made before events were recorded, or directly in the
+// database) falls back to the organization's first event at or after it was
+// created, or the next sequence when there is none yet.
+func (f *Feeds) joinEvent(ctx context.Context, orgID string, m *ent.Member) (int64, error) {
+	sctx := viewer.System(ctx)
 	e, err := f.client.Event.Query().
-		Where(event.OrganizationID(orgID), event.CreatedAtGTE(t)).
+		Where(event.OrganizationID(orgID), event.MemberID(m.ID), event.Type(events.MemberJoined)).
 		Order(event.BySequence()).
-		First(viewer.System(ctx))
+		First(sctx)
+	if err == nil {
+		return e.Sequence, nil
+	}
+	if !ent.IsNotFound(err) {
+		return 0, err
+	}
+	e, err = f.client.Event.Query().
+		Where(event.OrganizationID(orgID), event.CreatedAtGTE(m.CreatedAt)).
+		Order(event.BySequence()).
+		First(sctx)
 	if ent.IsNotFound(err) {
 		seq, err := f.sequence(ctx, orgID)
 		return seq + 1, err

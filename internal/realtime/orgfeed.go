@@ -261,7 +261,7 @@ func (f *Feeds) SubscribeOrg(ctx context.Context, userID, orgID string, after *i
 	if after != nil && m.Role == role.Member {
 		// A MEMBER resumes within their membership; replaying further back would
 		// read the history that only owners and admins may (the audit log).
-		first, err := f.firstEventSince(ctx, orgID, m.CreatedAt)
+		first, err := f.joinEvent(ctx, orgID, m)
 		if err != nil {
 			return nil, err
 		}
