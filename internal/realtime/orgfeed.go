@@ -412,9 +412,8 @@ func (f *Feeds) join(ctx context.Context, orgID string, s *orgSub, after *int64)
 		// the mirror is the newer truth (a removal in between refuses the subscription).
 		r, ok := o.roles[s.userID]
 		if !ok {
-			if len(o.subs) == 0 && f.orgs[o.id] == o { // do not leave a feed nobody reads
-				delete(f.orgs, o.id)
-				close(o.done)
+			if len(o.subs) == 0 { // do not leave a feed nobody reads
+				f.stopLocked(o)
 			}
 			return nil, 0, errNotFound
 		}
@@ -477,7 +476,15 @@ func (f *Feeds) release(o *orgFeed) {
 	o.mu.Lock()
 	empty := len(o.subs) == 0
 	o.mu.Unlock()
-	if empty && f.orgs[o.id] == o {
+	if empty {
+		f.stopLocked(o)
+	}
+}
+
+// stopLocked stops o, which has no subscribers, unless a newer feed of its
+// organization replaced it already. f.mu must be held.
+func (f *Feeds) stopLocked(o *orgFeed) {
+	if f.orgs[o.id] == o {
 		delete(f.orgs, o.id)
 		close(o.done)
 	}
