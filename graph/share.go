@@ -14,7 +14,6 @@ import (
 
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/internal/gqlws"
-	"github.com/orgql/orgql/internal/ttlmap"
 )
 
 // Shared rendering of subscription events. An organization event goes to every
@@ -32,9 +31,70 @@ var viewerDependent = map[string]bool{
 	"organizations": true, "activeOrganization": true, "pendingInvitations": true,
 }
 
-// rendered holds, by event and document, the result rendered for the first
-// subscriber; the others wait for it rather than render it again.
-var rendered = ttlmap.New[string, *render](time.Minute)
+// docShare holds the renderings of one subscription document (query, operation
+// name and variables) for its subscribers: by event, the result rendered for the
+// first subscriber to get there; the others wait for it rather than render it again.
+// Subscribers hold their group, so a delivery costs one map lookup and no
+// allocation.
+type docShare struct {
+	key  string
+	refs int // subscribers holding the group; guarded by sharesMu
+
+	mu      sync.Mutex
+	renders map[string]*render // by event ID
+	order   []string           // event IDs, oldest first, at most keepRenders
+}
+
+// keepRenders is how many recent events a group remembers: twice the default
+// subscriber buffer, so that a subscriber lagging behind the others still finds the
+// rendering of what it is behind on (one further behind renders its own). It bounds
+// the memory a group holds, whatever the event rate.
+const keepRenders = 128
+
+var (
+	sharesMu sync.Mutex
+	shares   = map[string]*docShare{}
+)
+
+// joinShare returns the group of a document, counting one more subscriber in it.
+func joinShare(key string) *docShare {
+	sharesMu.Lock()
+	defer sharesMu.Unlock()
+	g := shares[key]
+	if g == nil {
+		g = &docShare{key: key, renders: map[string]*render{}}
+		shares[key] = g
+	}
+	g.refs++
+	return g
+}
+
+// leave forgets the group when its last subscriber leaves.
+func (g *docShare) leave() {
+	sharesMu.Lock()
+	defer sharesMu.Unlock()
+	if g.refs--; g.refs == 0 && shares[g.key] == g {
+		delete(shares, g.key)
+	}
+}
+
+// renderOf returns the rendering of an event, and whether another subscriber had
+// already taken it on (otherwise the caller owes it).
+func (g *docShare) renderOf(eventID string) (*render, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if r := g.renders[eventID]; r != nil {
+		return r, true
+	}
+	r := &render{ready: make(chan struct{})}
+	g.renders[eventID] = r
+	g.order = append(g.order, eventID)
+	if len(g.order) > keepRenders {
+		delete(g.renders, g.order[0])
+		g.order = g.order[1:]
+	}
+	return r, false
+}
 
 // render is one shared rendering; ready closes when resp is set (nil when the
 // result had errors: each subscriber then renders its own).
@@ -48,13 +108,13 @@ type render struct {
 // ready; otherwise the event goes on out for gqlgen, and the response middleware
 // (sharedEvent) shares what gqlgen rendered if this subscriber was the first.
 type eventStream struct {
-	in  <-chan *ent.Event
-	out chan *ent.Event
-	key string // the document's identity
+	in    <-chan *ent.Event
+	out   chan *ent.Event
+	group *docShare
+	done  <-chan struct{} // the subscription's context's
 	// fill is the shared rendering this subscriber owes the others for the event
 	// now on out, or nil.
 	fill *render
-	ctx  context.Context // the subscription's
 }
 
 // shareWait bounds how long a subscriber waits for another's rendering before it
@@ -80,11 +140,12 @@ func shareStream(ctx context.Context, in <-chan *ent.Event) <-chan *ent.Event {
 		return in
 	}
 	sum := sha256.Sum256([]byte(oc.RawQuery + "\x00" + oc.OperationName + "\x00" + string(vars)))
-	s := &eventStream{in: in, out: make(chan *ent.Event, 1), key: hex.EncodeToString(sum[:16])}
+	g := joinShare(hex.EncodeToString(sum[:16]))
+	context.AfterFunc(ctx, g.leave)
+	s := &eventStream{in: in, out: make(chan *ent.Event, 1), group: g, done: ctx.Done()}
 	h.mu.Lock()
 	h.s = s
 	h.mu.Unlock()
-	s.ctx = ctx
 	gqlws.Shortcut(ctx, s.take, s.abandon)
 	return s.out
 }
@@ -98,26 +159,35 @@ func (s *eventStream) take() (*graphql.Response, bool) {
 		close(s.out) // gqlgen reads the end
 		return nil, false
 	}
-	key := e.ID + "|" + s.key
-	r, found := rendered.Load(key)
-	if !found {
-		r, found = rendered.LoadOrStore(key, &render{ready: make(chan struct{})})
-	}
+	r, found := s.group.renderOf(e.ID)
 	s.fill = nil
 	if found {
-		select {
-		case <-r.ready:
-			if r.resp != nil {
-				return r.resp, true
-			}
-			// The shared rendering failed: this subscriber renders its own.
-		case <-s.ctx.Done():
-		case <-time.After(shareWait):
+		if resp, ok := s.wait(r); ok {
+			return resp, true
 		}
+		// The shared rendering failed or is late: this subscriber renders its own.
 	} else {
 		s.fill = r
 	}
 	s.out <- e
+	return nil, false
+}
+
+// wait returns a shared rendering once it is ready and succeeded.
+func (s *eventStream) wait(r *render) (*graphql.Response, bool) {
+	select {
+	case <-r.ready: // the common case in a fan-out: no timer needed
+		return r.resp, r.resp != nil
+	default:
+	}
+	t := time.NewTimer(shareWait)
+	defer t.Stop()
+	select {
+	case <-r.ready:
+		return r.resp, r.resp != nil
+	case <-s.done:
+	case <-t.C:
+	}
 	return nil, false
 }
 

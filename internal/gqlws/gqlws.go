@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -499,6 +500,7 @@ func (p *pump) take() bool {
 // execute runs one operation and streams its results.
 func (c *conn) execute(ctx context.Context, o *op, operation operation) {
 	id, cancel := o.id, o.cancel
+	qid, _ := json.Marshal(id) // quoted once, sent with every result
 	abort := &abortHolder{}
 	ctx = context.WithValue(ctx, abortKey{}, abort)
 	p := &pump{spawn: c.t.workers().run}
@@ -524,7 +526,7 @@ func (c *conn) execute(ctx context.Context, o *op, operation operation) {
 	next := func() bool {
 		if p.shortcut != nil {
 			if resp, ok := p.shortcut(); ok {
-				if ctx.Err() != nil || !c.sendResult(id, resp) {
+				if ctx.Err() != nil || !c.sendResult(qid, resp) {
 					cancel()
 					return false
 				}
@@ -540,7 +542,7 @@ func (c *conn) execute(ctx context.Context, o *op, operation operation) {
 			cancel()
 			return false
 		}
-		if ctx.Err() != nil || !c.sendResult(id, resp) {
+		if ctx.Err() != nil || !c.sendResult(qid, resp) {
 			cancel()
 			return false
 		}
@@ -565,39 +567,8 @@ func (c *conn) execute(ctx context.Context, o *op, operation operation) {
 	}
 }
 
-// workerPool runs drains on reused goroutines. Rendering a GraphQL result grows a
-// goroutine's stack; a reused goroutine keeps its grown stack, where a fresh one per
-// event would grow it again each time (the cost that dominated fan-out). The pool
-// grows to the concurrency a fan-out needs and shrinks when idle.
-type workerPool struct {
-	tasks chan func()
-	idle  time.Duration
-}
-
-func (w *workerPool) run(task func()) {
-	select {
-	case w.tasks <- task: // an idle worker takes it
-	default:
-		go w.work(task)
-	}
-}
-
-func (w *workerPool) work(task func()) {
-	t := time.NewTimer(w.idle)
-	defer t.Stop()
-	for {
-		task()
-		t.Reset(w.idle)
-		select {
-		case task = <-w.tasks:
-		case <-t.C:
-			return
-		}
-	}
-}
-
 func (t *Transport) workers() *workerPool {
-	t.poolOnce.Do(func() { t.pool = &workerPool{tasks: make(chan func()), idle: 5 * time.Second} })
+	t.poolOnce.Do(func() { t.pool = newWorkerPool() })
 	return t.pool
 }
 
@@ -644,7 +615,8 @@ func (c *conn) finish(o *op, errs gqlerror.List) {
 	c.send(message{ID: id, Type: "complete"})
 }
 
-func (c *conn) sendResult(id string, resp *graphql.Response) bool {
+// sendResult sends a result of the operation whose JSON-quoted id is qid.
+func (c *conn) sendResult(qid []byte, resp *graphql.Response) bool {
 	b, err := encodeResult(resp)
 	if err != nil {
 		c.log().Error("encoding a websocket result", "err", err)
@@ -654,16 +626,26 @@ func (c *conn) sendResult(id string, resp *graphql.Response) bool {
 	if c.legacy {
 		typ = `,"type":"data","payload":`
 	}
-	// Assembled by hand: encoding/json would re-scan the payload for every
-	// subscriber of a shared result.
-	qid, _ := json.Marshal(id)
-	msg := make([]byte, 0, len(b)+len(qid)+40)
-	msg = append(msg, `{"id":`...)
-	msg = append(msg, qid...)
-	msg = append(msg, typ...)
-	msg = append(msg, b...)
-	msg = append(msg, '}')
-	return c.sendRaw(msg)
+	// Written in pieces into the socket's frame buffer: encoding/json would re-scan
+	// the payload for every subscriber of a shared result, and assembling the
+	// message first would copy it once more.
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.moveDeadlines()
+	w, err := c.ws.NextWriter(websocket.TextMessage)
+	if err == nil {
+		_, _ = io.WriteString(w, `{"id":`)
+		_, _ = w.Write(qid)
+		_, _ = io.WriteString(w, typ)
+		_, _ = w.Write(b)
+		_, _ = io.WriteString(w, "}")
+		err = w.Close() // a failed Write fails Close as well
+	}
+	if err != nil {
+		c.abort()
+		return false
+	}
+	return true
 }
 
 // encoded remembers the encoding of results shared by many subscribers (the same
@@ -693,8 +675,19 @@ func encodeResult(resp *graphql.Response) ([]byte, error) {
 func (c *conn) sendRaw(b []byte) bool {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	// Deadlines are moved at most once a second: in a fan-out to thousands, each
-	// move is a runtime call per delivery, and a second is nothing next to them.
+	c.moveDeadlines()
+	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		c.abort()
+		return false
+	}
+	return true
+}
+
+// moveDeadlines pushes the write deadline (and the read deadline) forward before a
+// write; c.writeMu must be held. Deadlines are moved at most once a second: in a
+// fan-out to thousands, each move is a runtime call per delivery, and a second is
+// nothing next to them.
+func (c *conn) moveDeadlines() {
 	now := time.Now()
 	if now.After(c.deadlinesMoved.Add(time.Second)) {
 		_ = c.ws.SetWriteDeadline(now.Add(c.writeTimeout()))
@@ -704,11 +697,6 @@ func (c *conn) sendRaw(b []byte) bool {
 		c.extendReadDeadline()
 		c.deadlinesMoved = now
 	}
-	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		c.abort()
-		return false
-	}
-	return true
 }
 
 func (c *conn) writeTimeout() time.Duration {

@@ -100,25 +100,25 @@ func run(n, rounds int, dbURL string, parallel int) error {
 		return err
 	}
 	step(fmt.Sprintf("connecting %d subscribers (%d at a time)", n, parallel))
-	subs := make([]*subscriber, n)
+	recv, err := newReceiver(n)
+	if err != nil {
+		return err
+	}
+	defer recv.close()
 	start := time.Now()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, parallel)
 	var failed atomic.Int64
-	for i := range subs {
+	for i := 0; i < n; i++ {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			s, err := subscribe(base, seed.tokens[i], seed.orgID)
-			if err != nil {
-				if failed.Add(1) == 1 {
-					fmt.Fprintln(os.Stderr, "subscribe:", err)
-				}
-				return
+			err := subscribe(base, seed.tokens[i], seed.orgID, func(c *websocket.Conn) error { return recv.add(i, c) })
+			if err != nil && failed.Add(1) == 1 {
+				fmt.Fprintln(os.Stderr, "subscribe:", err)
 			}
-			subs[i] = s
 		}()
 	}
 	wg.Wait()
@@ -159,30 +159,31 @@ func run(n, rounds int, dbURL string, parallel int) error {
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	step(fmt.Sprintf("timing %d fan-outs", rounds))
+	cpu0, cpuOK := cpuTimes(srv.Process.Pid)
 	var lastPerRound, all []time.Duration
 	for r := 0; r < rounds; r++ {
-		name := fmt.Sprintf("Load %d", r)
+		t := recv.tally
+		t.expect(r + 1)
 		t0 := time.Now()
-		if err := mutate(base, seed.ownerToken, seed.orgID, name); err != nil {
+		if err := mutate(base, seed.ownerToken, seed.orgID, fmt.Sprintf("Load %d", r)); err != nil {
 			return err
 		}
+		at, err := t.wait(30 * time.Second)
+		if err != nil {
+			return fmt.Errorf("round %d: %w", r, err)
+		}
 		var last time.Duration
-		for _, s := range subs {
-			at, err := s.await(name, 30*time.Second)
-			if err != nil {
-				return fmt.Errorf("round %d: %w", r, err)
-			}
-			d := at.Sub(t0)
+		for _, a := range at {
+			d := a.Sub(t0)
 			all = append(all, d)
 			last = max(last, d)
 		}
 		lastPerRound = append(lastPerRound, last)
 	}
+	cpu1, _ := cpuTimes(srv.Process.Pid)
 
 	step("disconnecting")
-	for _, s := range subs {
-		s.conn.Close()
-	}
+	recv.close()
 	if err := waitFor(base, "orgql_subscribers", 0, time.Minute); err != nil {
 		return err
 	}
@@ -211,6 +212,11 @@ func run(n, rounds int, dbURL string, parallel int) error {
 	fmt.Printf("  fan-out to the last subscriber: p50 %v  p99 %v  max %v\n",
 		pct(lastPerRound, 50), pct(lastPerRound, 99), pct(lastPerRound, 100))
 	fmt.Printf("  fan-out, every delivery:        min %v  p50 %v  p99 %v\n", pct(all, 0), pct(all, 50), pct(all, 99))
+	if cpuOK {
+		fmt.Printf("  CPU per fan-out:                server %v, this generator %v\n",
+			((cpu1.server - cpu0.server) / time.Duration(rounds)).Round(time.Millisecond),
+			((cpu1.self - cpu0.self) / time.Duration(rounds)).Round(time.Millisecond))
+	}
 	fmt.Printf("  goroutines after disconnect:    %.0f (baseline %.0f)\n", after["go_goroutines"], baseline["go_goroutines"])
 	return nil
 }
@@ -314,66 +320,110 @@ func session(ctx context.Context, c *ent.Client, userID string) (string, error) 
 	return tok, c.Session.Create().SetTokenHash(hash).SetUserID(userID).SetExpiresAt(now.Add(24 * time.Hour)).SetLastSeenAt(now).Exec(ctx)
 }
 
-// subscriber is one websocket client; a goroutine records when each event arrives.
-// It does not decode messages: at 10,000 subscribers on the server's machine, the
-// client's decoding would be measured instead of the server.
-type subscriber struct {
-	conn     *websocket.Conn
-	arrivals chan time.Time
-	errs     chan error
-}
-
-func subscribe(base, tok, orgID string) (*subscriber, error) {
+// subscribe connects one subscriber, subscribes it to the organization's events and
+// hands the connection to take, which reads it from then on.
+func subscribe(base, tok, orgID string, take func(*websocket.Conn) error) error {
 	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 30 * time.Second}
 	conn, _, err := d.Dial("ws"+strings.TrimPrefix(base, "http")+"/graphql", nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	write := func(v any) error { return conn.WriteJSON(v) }
-	if err := write(map[string]any{"type": "connection_init", "payload": map[string]any{"authorization": "Bearer " + tok}}); err != nil {
-		return nil, err
+	if err := conn.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"authorization": "Bearer " + tok}}); err != nil {
+		conn.Close()
+		return err
 	}
 	var ack struct{ Type string }
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if err := conn.ReadJSON(&ack); err != nil || ack.Type != "connection_ack" {
-		return nil, fmt.Errorf("no connection_ack (%v, %q)", err, ack.Type)
+		conn.Close()
+		return fmt.Errorf("no connection_ack (%v, %q)", err, ack.Type)
 	}
 	_ = conn.SetReadDeadline(time.Time{})
 	q := `subscription($o: ID!) { organizationEvents(organizationId: $o) { cursor type createdAt actor { id name } } }`
-	if err := write(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": q, "variables": map[string]any{"o": orgID}}}); err != nil {
-		return nil, err
+	if err := conn.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": q, "variables": map[string]any{"o": orgID}}}); err != nil {
+		conn.Close()
+		return err
 	}
-	s := &subscriber{conn: conn, arrivals: make(chan time.Time, 1024), errs: make(chan error, 1)}
-	go s.read()
-	return s, nil
+	return take(conn)
 }
 
-func (s *subscriber) read() {
-	for {
-		_, data, err := s.conn.ReadMessage()
-		now := time.Now()
-		if err != nil {
-			s.errs <- err
-			return
+// nextMessage marks a graphql-transport-ws result. Messages are not decoded: at
+// 10,000 subscribers on the server's machine, the generator's decoding would be
+// measured instead of the server.
+var nextMessage = []byte(`"type":"next"`)
+
+// tally counts the results each subscriber received and when the latest arrived.
+// Each round renames the organization once, which is one event for every
+// subscriber, and the next round starts only when all have it.
+type tally struct {
+	mu     sync.Mutex
+	seen   []int
+	last   []time.Time
+	want   int           // results each subscriber has when the round is done
+	short  int           // subscribers still short of want
+	done   chan struct{} // closed when short reaches 0
+	err    error         // the first failure (a connection lost, a result too many)
+	failed chan struct{} // closed with err
+}
+
+func newTally(n int) *tally {
+	return &tally{seen: make([]int, n), last: make([]time.Time, n), done: make(chan struct{}), failed: make(chan struct{})}
+}
+
+// expect starts a round: done closes when every subscriber has want results.
+func (t *tally) expect(want int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.want, t.short, t.done = want, 0, make(chan struct{})
+	for _, s := range t.seen {
+		if s < want {
+			t.short++
 		}
-		if bytes.Contains(data, []byte(`"type":"next"`)) {
-			s.arrivals <- now
+	}
+	if t.short == 0 {
+		close(t.done)
+	}
+}
+
+// arrived records a result for subscriber i; t.mu is held.
+func (t *tally) arrived(i int, at time.Time) {
+	t.seen[i]++
+	t.last[i] = at
+	switch {
+	case t.seen[i] > t.want:
+		t.fail(fmt.Errorf("subscriber %d received %d results, expected %d", i, t.seen[i], t.want))
+	case t.seen[i] == t.want:
+		if t.short--; t.short == 0 {
+			close(t.done)
 		}
 	}
 }
 
-// await waits for the event of the current round: each round renames the
-// organization once, which is one event for every subscriber, and the next round
-// starts only when all have it, so the next arrival is this round's.
-func (s *subscriber) await(name string, timeout time.Duration) (time.Time, error) {
+// fail records the first failure; t.mu is held.
+func (t *tally) fail(err error) {
+	if t.err == nil {
+		t.err = err
+		close(t.failed)
+	}
+}
+
+// wait returns when each subscriber received the round's result.
+func (t *tally) wait(timeout time.Duration) ([]time.Time, error) {
+	t.mu.Lock()
+	done := t.done
+	t.mu.Unlock()
 	select {
-	case at := <-s.arrivals:
-		return at, nil
-	case err := <-s.errs:
-		return time.Time{}, err
+	case <-done:
+	case <-t.failed:
 	case <-time.After(timeout):
-		return time.Time{}, fmt.Errorf("no event for %s", name)
+		return nil, fmt.Errorf("not every subscriber received the event within %v", timeout)
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err != nil {
+		return nil, t.err
+	}
+	return slices.Clone(t.last), nil
 }
 
 func mutate(base, tok, orgID, name string) error {
