@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -147,6 +148,10 @@ type conn struct {
 	writeMu sync.Mutex
 	// deadlinesMoved is when sendRaw last moved the deadlines (under writeMu).
 	deadlinesMoved time.Time
+	// wrote and pinged are when a message was last written (to the second) and
+	// when the hub last pinged, in Unix nanoseconds: the hub pings only a
+	// connection that has gone quiet (see Hub.Run).
+	wrote, pinged atomic.Int64
 
 	mu     sync.Mutex
 	acked  bool
@@ -696,6 +701,7 @@ func (c *conn) moveDeadlines() {
 		// taking data, and the write deadline ends it.)
 		c.extendReadDeadline()
 		c.deadlinesMoved = now
+		c.wrote.Store(now.UnixNano())
 	}
 }
 
@@ -714,6 +720,7 @@ func (c *conn) ping() {
 		return
 	}
 	defer c.writeMu.Unlock()
+	c.pinged.Store(time.Now().UnixNano())
 	// The deadline is generous: on a loaded machine a goroutine may wait long for
 	// a CPU, and a write that times out breaks the connection for good.
 	deadline := time.Now().Add(c.writeTimeout())
@@ -735,6 +742,7 @@ func (c *conn) send(m message) bool {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	c.deadlinesMoved = time.Now()
+	c.wrote.Store(c.deadlinesMoved.UnixNano())
 	_ = c.ws.SetWriteDeadline(c.deadlinesMoved.Add(c.writeTimeout()))
 	if err := c.ws.WriteJSON(m); err != nil {
 		c.abort()

@@ -146,6 +146,17 @@ func (f *fakeExec) DispatchOperation(ctx context.Context, oc *graphql.OperationC
 			<-f.gate(name)
 			return data(map[string]any{"gate": name})
 		}, ctx
+	case strings.HasPrefix(q, "tick:"): // a result every so many milliseconds
+		ms, _ := strconv.Atoi(strings.TrimPrefix(q, "tick:"))
+		return func(ctx context.Context) *graphql.Response {
+			select {
+			case <-ctx.Done():
+				return end()
+			case <-time.After(time.Duration(ms) * time.Millisecond):
+			}
+			n++
+			return data(map[string]any{"n": n})
+		}, ctx
 	case q == "abort":
 		return func(ctx context.Context) *graphql.Response {
 			Abort(ctx, &gqlerror.Error{Message: "fell behind", Extensions: map[string]any{"code": "RATE_LIMITED"}})
@@ -788,6 +799,80 @@ func TestWSHubPingsKeepClientsAlive(t *testing.T) {
 	c.subscribe("1", "query")
 	c.expect("next", "1")
 	c.expect("complete", "1")
+}
+
+// The hub pings only connections gone quiet: one that is sent results is not
+// pinged (the results move its deadlines), while a legacy one still gets its "ka"
+// every interval, which its client requires.
+func TestWSHubPingsOnlyQuietConnections(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.hub.PingInterval = 1500 * time.Millisecond // above the 1 s resolution of "sent"
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); _ = f.hub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-runDone })
+
+	var pings atomic.Int64
+	busy, err := f.dialErr(nil, ProtocolTransportWS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy.c.SetPingHandler(func(data string) error {
+		pings.Add(1)
+		return busy.c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	busy.pump()
+	busy.init(bearer("good"))
+	busy.subscribe("1", "tick:50")
+
+	var quietPings atomic.Int64
+	quiet, err := f.dialErr(nil, ProtocolTransportWS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet.c.SetPingHandler(func(data string) error {
+		quietPings.Add(1)
+		return quiet.c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	quiet.pump()
+	quiet.init(bearer("good"))
+
+	legacy := f.dial(ProtocolLegacy)
+	legacy.init(bearer("good"))
+	b, _ := json.Marshal(map[string]any{"query": "tick:50"})
+	legacy.send(message{ID: "1", Type: "start", Payload: b})
+
+	results, kas := 0, 0
+	for start := time.Now(); time.Since(start) < 4*time.Second; {
+		select {
+		case ev := <-busy.ch:
+			if ev.err != nil {
+				t.Fatal(ev.err)
+			}
+			results++
+		case ev := <-legacy.ch:
+			if ev.err != nil {
+				t.Fatal(ev.err)
+			}
+			if ev.m.Type == "ka" {
+				kas++
+			}
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if results < 10 {
+		t.Fatalf("the busy connection got %d results", results)
+	}
+	if n := pings.Load(); n != 0 {
+		t.Errorf("a connection sent a result every 50 ms was pinged %d times", n)
+	}
+	if n := quietPings.Load(); n < 1 {
+		t.Errorf("a quiet connection was pinged %d times in 4 s at a 1.5 s interval", n)
+	}
+	if kas < 2 { // one follows connection_ack
+		t.Errorf("a busy legacy connection got %d ka in 4 s at a 1.5 s interval", kas)
+	}
 }
 
 // Legacy graphql-ws clients get "ka" messages instead of websocket pings and never

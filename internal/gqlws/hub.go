@@ -6,12 +6,13 @@ import (
 	"time"
 )
 
-// Hub tracks the open connections: it pings them all from one goroutine (rather
-// than a timer per connection), closes those of a session that ended, and closes
+// Hub tracks the open connections: it pings them from one goroutine (rather than
+// a timer per connection), closes those of a session that ended, and closes
 // everything on shutdown.
 type Hub struct {
-	// PingInterval is how often each connection is pinged (default 25 s): websocket
-	// pings for graphql-transport-ws, plus "ka" messages for legacy clients.
+	// PingInterval is how long a connection stays quiet before it is pinged
+	// (default 25 s): websocket pings for graphql-transport-ws, plus "ka" messages
+	// for legacy clients.
 	PingInterval time.Duration
 
 	mu        sync.Mutex
@@ -35,6 +36,7 @@ func pingInterval(h *Hub) time.Duration {
 }
 
 func (h *Hub) add(c *conn) {
+	c.pinged.Store(time.Now().UnixNano()) // the first ping is due an interval from now
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.conns[c] = struct{}{}
@@ -121,9 +123,20 @@ func (h *Hub) CloseAll() {
 	}
 }
 
-// Run pings every connection each PingInterval until ctx is done.
+// pingChecks is how many times per PingInterval the hub looks for connections due
+// for a ping.
+const pingChecks = 5
+
+// Run pings each connection once it has been quiet for a PingInterval, until ctx is
+// done. Connections are checked several times an interval, so each is pinged on its
+// own schedule (from when it connected) rather than all of them at one tick: ten
+// thousand pings at once would hold up the deliveries of that moment. A
+// graphql-transport-ws connection that was sent a message within the interval is not
+// pinged: the message moved its deadlines, as the pong would have. Legacy
+// connections get their "ka" every interval regardless, as their clients expect.
 func (h *Hub) Run(ctx context.Context) error {
-	t := time.NewTicker(pingInterval(h))
+	interval := pingInterval(h)
+	t := time.NewTicker(interval / pingChecks)
 	defer t.Stop()
 	for {
 		select {
@@ -131,10 +144,13 @@ func (h *Hub) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+		due := time.Now().Add(-interval).UnixNano()
 		h.mu.Lock()
-		list := make([]*conn, 0, len(h.conns))
+		var list []*conn
 		for c := range h.conns {
-			list = append(list, c)
+			if c.pinged.Load() <= due && (c.legacy || c.wrote.Load() <= due) {
+				list = append(list, c)
+			}
 		}
 		h.mu.Unlock()
 		// In chunks, side by side: a stuck peer holds up only its chunk.
