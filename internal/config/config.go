@@ -133,7 +133,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis for realtime events across instances, e.g. redis://localhost:6379/0; empty: this instance only")
 	fs.DurationVar(&c.RealtimePollInterval, "realtime-poll-interval", c.RealtimePollInterval, "how often active event feeds read the event table without a notice (the delay bound when Redis is down)")
 	fs.IntVar(&c.SubscriberBuffer, "subscriber-buffer", c.SubscriberBuffer, "undelivered events a subscriber may have before it is ended (it resumes from a cursor)")
-	fs.DurationVar(&c.WebsocketPing, "websocket-ping", c.WebsocketPing, "interval of websocket keep-alive pings")
+	fs.DurationVar(&c.WebsocketPing, "websocket-ping", c.WebsocketPing, "a websocket quiet this long is pinged (keep-alive)")
 	fs.BoolVar(&c.Metrics, "metrics", c.Metrics, "serve Prometheus metrics at /metrics (on the public listener: expose it to your scraper only)")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go profiles at /debug/pprof/ (for diagnosis; keep it off where the port is reachable)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest accepted GraphQL request body")
