@@ -3,11 +3,12 @@
 // organization with N members and sessions straight into the database, connects N
 // websocket subscribers to organizationEvents, and reports the server's memory and
 // goroutines per idle subscription, the time to connect them all, the fan-out
-// latency from a mutation to the last subscriber, and whether goroutines return to
-// their baseline after the subscribers leave.
+// latency from a mutation to the last subscriber, the CPU time the server and the
+// generator spent per fan-out, and whether goroutines return to their baseline
+// after the subscribers leave.
 //
 //	go run ./internal/cmd/orgql-load -subscribers 1000
-//	go run ./internal/cmd/orgql-load -subscribers 10000 -rounds 30
+//	go run ./internal/cmd/orgql-load -subscribers 10000 -rounds 100
 //
 // It needs a file-descriptor limit above the subscriber count (ulimit -n) and runs
 // on the embedded SQLite database by default (-database-url for MySQL).
@@ -48,14 +49,16 @@ func main() {
 	rounds := flag.Int("rounds", 50, "mutations whose fan-out is timed")
 	dbURL := flag.String("database-url", "", "database for the server (default: a fresh SQLite file)")
 	parallel := flag.Int("dial-parallelism", 64, "connections opened at once")
+	poll := flag.Duration("poll-interval", 500*time.Microsecond,
+		"when few sockets are ready, wait this long for more before reading (Linux; 0: read at every wake-up)")
 	flag.Parse()
-	if err := run(*n, *rounds, *dbURL, *parallel); err != nil {
+	if err := run(*n, *rounds, *dbURL, *parallel, *poll); err != nil {
 		fmt.Fprintln(os.Stderr, "orgql-load:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, rounds int, dbURL string, parallel int) error {
+func run(n, rounds int, dbURL string, parallel int, poll time.Duration) error {
 	dir, err := os.MkdirTemp("", "orgql-load")
 	if err != nil {
 		return err
@@ -100,7 +103,7 @@ func run(n, rounds int, dbURL string, parallel int) error {
 		return err
 	}
 	step(fmt.Sprintf("connecting %d subscribers (%d at a time)", n, parallel))
-	recv, err := newReceiver(n)
+	recv, err := newReceiver(n, poll)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,8 @@ import (
 )
 
 // receiver reads each subscriber's connection on its own goroutine. (On Linux one
-// goroutine reads them all through epoll, which leaves more CPU to the server.)
+// goroutine reads them all through epoll, which leaves more CPU to the server;
+// the poll interval applies there only.)
 type receiver struct {
 	tally *tally
 
@@ -21,7 +22,9 @@ type receiver struct {
 	closed bool
 }
 
-func newReceiver(n int) (*receiver, error) { return &receiver{tally: newTally(n)}, nil }
+func newReceiver(n int, _ time.Duration) (*receiver, error) {
+	return &receiver{tally: newTally(n)}, nil
+}
 
 func (r *receiver) add(i int, c *websocket.Conn) error {
 	r.mu.Lock()
