@@ -90,7 +90,8 @@ type Transport struct {
 	Logger *slog.Logger
 
 	poolOnce sync.Once
-	pool     *workerPool
+	pool     *workerPool // runs deliveries
+	handlers *workerPool // handles client messages (see onWorker)
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -200,10 +201,27 @@ func (c *conn) run() {
 			c.readFailed(err)
 			return
 		}
-		if !c.handle(m) {
+		var ok bool
+		c.onWorker(func() { ok = c.handle(m) })
+		if !ok {
 			return
 		}
 	}
+}
+
+// onWorker runs fn on a pool worker and waits for it. Decoding and handling a
+// message (JSON, authentication, the database) grows a goroutine's stack to 8 KB
+// and more, and the goroutine here stays parked in a read for the connection's
+// life: a stack it grew once would be kept by every idle connection, where a read
+// alone needs 4 KB.
+func (c *conn) onWorker(fn func()) {
+	c.t.poolOnce.Do(c.t.startPools)
+	done := make(chan struct{})
+	c.t.handlers.run(func() {
+		defer close(done)
+		fn()
+	})
+	<-done
 }
 
 // init waits for connection_init, authenticates and acknowledges.
@@ -235,6 +253,14 @@ func (c *conn) init() bool {
 			break // legacy: no such message
 		}
 	}
+	var ok bool
+	c.onWorker(func() { ok = c.accept(m) })
+	return ok
+}
+
+// accept answers the first message after the handshake: it authenticates a
+// connection_init and acknowledges it.
+func (c *conn) accept(m message) bool {
 	switch m.Type {
 	case "connection_init":
 	case "subscribe", "start":
@@ -573,8 +599,14 @@ func (c *conn) execute(ctx context.Context, o *op, operation operation) {
 }
 
 func (t *Transport) workers() *workerPool {
-	t.poolOnce.Do(func() { t.pool = newWorkerPool() })
+	t.poolOnce.Do(t.startPools)
 	return t.pool
+}
+
+// startPools makes two pools, so that handling a message (which may wait on the
+// database) never queues behind a fan-out's deliveries, nor holds them up.
+func (t *Transport) startPools() {
+	t.pool, t.handlers = newWorkerPool(), newWorkerPool()
 }
 
 // end finishes an operation whose stream ended: with the error a resolver gave
@@ -757,7 +789,12 @@ func (c *conn) read() (message, error) {
 	if err != nil {
 		return m, err
 	}
-	if typ != websocket.TextMessage || json.Unmarshal(data, &m) != nil || m.Type == "" {
+	if typ != websocket.TextMessage {
+		return m, errInvalid
+	}
+	var derr error
+	c.onWorker(func() { derr = json.Unmarshal(data, &m) })
+	if derr != nil || m.Type == "" {
 		return m, errInvalid
 	}
 	return m, nil
