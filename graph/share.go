@@ -96,11 +96,12 @@ func (g *docShare) renderOf(eventID string) (*render, bool) {
 	return r, false
 }
 
-// render is one shared rendering; ready closes when resp is set (nil when the
-// result had errors: each subscriber then renders its own).
+// render is one shared rendering, encoded once for every subscriber; ready closes
+// when payload is set (nil when the result had errors: each subscriber then renders
+// its own).
 type render struct {
-	ready chan struct{}
-	resp  *graphql.Response
+	ready   chan struct{}
+	payload json.RawMessage
 }
 
 // eventStream sits between a feed and gqlgen for one subscription: for each event
@@ -153,7 +154,7 @@ func shareStream(ctx context.Context, in <-chan *ent.Event) <-chan *ent.Event {
 // take consumes the next event: it returns the shared result when one is ready, or
 // puts the event on out for gqlgen (taking on the shared rendering if it is the
 // first subscriber to get there).
-func (s *eventStream) take() (*graphql.Response, bool) {
+func (s *eventStream) take() (json.RawMessage, bool) {
 	e, ok := <-s.in
 	if !ok {
 		close(s.out) // gqlgen reads the end
@@ -162,8 +163,8 @@ func (s *eventStream) take() (*graphql.Response, bool) {
 	r, found := s.group.renderOf(e.ID)
 	s.fill = nil
 	if found {
-		if resp, ok := s.wait(r); ok {
-			return resp, true
+		if payload, ok := s.wait(r); ok {
+			return payload, true
 		}
 		// The shared rendering failed or is late: this subscriber renders its own.
 	} else {
@@ -174,17 +175,17 @@ func (s *eventStream) take() (*graphql.Response, bool) {
 }
 
 // wait returns a shared rendering once it is ready and succeeded.
-func (s *eventStream) wait(r *render) (*graphql.Response, bool) {
+func (s *eventStream) wait(r *render) (json.RawMessage, bool) {
 	select {
 	case <-r.ready: // the common case in a fan-out: no timer needed
-		return r.resp, r.resp != nil
+		return r.payload, r.payload != nil
 	default:
 	}
 	t := time.NewTimer(shareWait)
 	defer t.Stop()
 	select {
 	case <-r.ready:
-		return r.resp, r.resp != nil
+		return r.payload, r.payload != nil
 	case <-s.done:
 	case <-t.C:
 	}
@@ -249,8 +250,9 @@ func sharedEvent(ctx context.Context, next graphql.ResponseHandler) (*graphql.Re
 	if r := s.fill; r != nil {
 		s.fill = nil
 		if resp != nil && len(resp.Errors) == 0 {
-			gqlws.MarkShared(resp)
-			r.resp = resp
+			if b, err := json.Marshal(resp); err == nil {
+				r.payload = b
+			}
 		}
 		close(r.ready)
 	}

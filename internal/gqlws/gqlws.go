@@ -24,8 +24,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/gqlerror"
-
-	"github.com/orgql/orgql/internal/ttlmap"
 )
 
 // The subprotocols, preferred first.
@@ -147,7 +145,7 @@ type conn struct {
 	cancel  context.CancelFunc
 
 	writeMu sync.Mutex
-	// deadlinesMoved is when sendRaw last moved the deadlines (under writeMu).
+	// deadlinesMoved is when a write last moved the deadlines (under writeMu).
 	deadlinesMoved time.Time
 	// wrote and pinged are when a message was last written (to the second) and
 	// when the hub last pinged, in Unix nanoseconds: the hub pings only a
@@ -452,17 +450,17 @@ type pump struct {
 	spawn      func(func())
 	// shortcut, if set, may answer the next value without gqlgen; abandon is called
 	// when gqlgen ends the operation instead of rendering what shortcut left it.
-	shortcut func() (*graphql.Response, bool)
+	shortcut func() (json.RawMessage, bool)
 	abandon  func()
 }
 
 // Shortcut lets an on-demand operation answer its next value without running it
-// through gqlgen: fn takes the next value and returns its result if one is ready (a
-// result rendered once and shared by many subscribers); otherwise it leaves the
-// value for gqlgen and returns false. When gqlgen then ends the operation without
-// rendering it (the operation was cancelled), abandon is called. It must be set
-// along with Notifier.
-func Shortcut(ctx context.Context, fn func() (*graphql.Response, bool), abandon func()) {
+// through gqlgen: fn takes the next value and returns its result, already encoded,
+// if one is ready (a result rendered and encoded once and shared by many
+// subscribers); otherwise it leaves the value for gqlgen and returns false. When
+// gqlgen then ends the operation without rendering it (the operation was
+// cancelled), abandon is called. It must be set along with Notifier.
+func Shortcut(ctx context.Context, fn func() (json.RawMessage, bool), abandon func()) {
 	if p, _ := ctx.Value(pumpKey{}).(*pump); p != nil {
 		p.mu.Lock()
 		p.shortcut, p.abandon = fn, abandon
@@ -556,8 +554,8 @@ func (c *conn) execute(ctx context.Context, o *op, operation operation) {
 	// next produces one response; end finishes the operation.
 	next := func() bool {
 		if p.shortcut != nil {
-			if resp, ok := p.shortcut(); ok {
-				if ctx.Err() != nil || !c.sendResult(qid, resp) {
+			if payload, ok := p.shortcut(); ok {
+				if ctx.Err() != nil || !c.sendPayload(qid, payload) {
 					cancel()
 					return false
 				}
@@ -654,11 +652,16 @@ func (c *conn) finish(o *op, errs gqlerror.List) {
 
 // sendResult sends a result of the operation whose JSON-quoted id is qid.
 func (c *conn) sendResult(qid []byte, resp *graphql.Response) bool {
-	b, err := encodeResult(resp)
+	b, err := json.Marshal(resp)
 	if err != nil {
 		c.log().Error("encoding a websocket result", "err", err)
 		return false
 	}
+	return c.sendPayload(qid, b)
+}
+
+// sendPayload sends an encoded result of the operation whose JSON-quoted id is qid.
+func (c *conn) sendPayload(qid []byte, b json.RawMessage) bool {
 	typ := `,"type":"next","payload":`
 	if c.legacy {
 		typ = `,"type":"data","payload":`
@@ -679,41 +682,6 @@ func (c *conn) sendResult(qid []byte, resp *graphql.Response) bool {
 		err = w.Close() // a failed Write fails Close as well
 	}
 	if err != nil {
-		c.abort()
-		return false
-	}
-	return true
-}
-
-// encoded remembers the encoding of results shared by many subscribers (the same
-// *graphql.Response for one event, see MarkShared), so each is encoded once.
-var encoded = ttlmap.New[*graphql.Response, []byte](time.Minute)
-
-// MarkShared tells the transport that resp is sent to many subscribers, so that it
-// encodes it once.
-func MarkShared(resp *graphql.Response) { encoded.Store(resp, nil) }
-
-func encodeResult(resp *graphql.Response) ([]byte, error) {
-	b, shared := encoded.Load(resp)
-	if b != nil {
-		return b, nil
-	}
-	b, err := json.Marshal(resp)
-	if err != nil {
-		return nil, err
-	}
-	if shared {
-		encoded.Store(resp, b)
-	}
-	return b, nil
-}
-
-// sendRaw writes one encoded message; see send.
-func (c *conn) sendRaw(b []byte) bool {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	c.moveDeadlines()
-	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
 		c.abort()
 		return false
 	}
