@@ -11,8 +11,8 @@ import (
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/graph/model"
 	"github.com/orgql/orgql/internal/auth"
+	"github.com/orgql/orgql/internal/authz"
 	"github.com/orgql/orgql/internal/realtime"
-	"github.com/orgql/orgql/internal/role"
 )
 
 func (r *organizationEventResolver) Invitation(ctx context.Context, obj *ent.Event) (*ent.Invitation, error) {
@@ -21,7 +21,7 @@ func (r *organizationEventResolver) Invitation(ctx context.Context, obj *ent.Eve
 	}
 	// Invitations are for the organization's owners and admins.
 	rl, ok, err := r.viewerRole(ctx, *obj.OrganizationID)
-	if err != nil || !ok || !rl.AtLeast(role.Admin) {
+	if err != nil || !ok || !authz.Allows(rl, authz.ViewInvitations) {
 		return nil, err
 	}
 	if p, ok := r.preloaded(ctx, obj); ok {

@@ -11,6 +11,7 @@ import (
 	"github.com/orgql/orgql/ent/event"
 	"github.com/orgql/orgql/ent/member"
 	"github.com/orgql/orgql/ent/organization"
+	"github.com/orgql/orgql/internal/authz"
 	"github.com/orgql/orgql/internal/events"
 	"github.com/orgql/orgql/internal/gqlws"
 	"github.com/orgql/orgql/internal/role"
@@ -71,20 +72,26 @@ func (o *orgFeed) apply(e *ent.Event) {
 	}
 }
 
-// decide authorizes an event for a subscriber against the membership as of the
+// decide authorizes a live event for a subscriber against the membership as of the
 // event; o.mu is held.
-func (o *orgFeed) decide(userID string, e *ent.Event) decision {
+func (o *orgFeed) decide(s *orgSub, e *ent.Event) decision {
+	r, ok := o.roles[s.userID]
+	return authorize(s, r, ok, e)
+}
+
+// authorize decides whether a subscriber gets an event, given whether they were a
+// member at it and their role then. The event that ends their membership is their
+// last; it is matched by membership, not by user, so that the removal of an earlier
+// membership, replayed to someone who rejoined since, does not end their stream.
+func authorize(s *orgSub, r role.Role, member bool, e *ent.Event) decision {
 	switch {
 	case e.Type == events.OrganizationDeleted:
 		return decision{send: true, end: true}
-	case (e.Type == events.MemberRemoved || e.Type == events.MemberLeft) && deref(e.SubjectUserID) == userID:
-		return decision{send: true, end: true} // their last event
-	}
-	r, ok := o.roles[userID]
-	if !ok {
+	case (e.Type == events.MemberRemoved || e.Type == events.MemberLeft) && deref(e.MemberID) == s.memberID:
+		return decision{send: true, end: true}
+	case !member:
 		return decision{end: true} // not a member: nothing more, ever
-	}
-	if isInvitationEvent(e.Type) && !r.AtLeast(role.Admin) {
+	case isInvitationEvent(e.Type) && !authz.Allows(r, authz.ViewInvitations):
 		return decision{}
 	}
 	return decision{send: true}
@@ -95,6 +102,8 @@ type orgSub struct {
 	ctx    context.Context
 	userID string
 	role   role.Role // at subscription
+	// memberID is the subscriber's membership, whose end ends the stream.
+	memberID string
 	// checkedAt is the feed position read before the subscriber's membership was.
 	checkedAt int64
 	ch        chan *ent.Event
@@ -164,7 +173,7 @@ func (o *orgFeed) pump() error {
 		o.mu.Lock()
 		for _, e := range evs {
 			for s := range o.subs {
-				o.offer(s, e, o.decide(s.userID, e))
+				o.offer(s, e, o.decide(s, e))
 			}
 			o.apply(e)
 			o.last = e.Sequence
@@ -258,7 +267,7 @@ func (f *Feeds) SubscribeOrg(ctx context.Context, userID, orgID string, after *i
 	if m == nil {
 		return nil, errNotFound
 	}
-	if after != nil && m.Role == role.Member {
+	if after != nil && !authz.Allows(m.Role, authz.ViewAuditLog) {
 		// A MEMBER resumes within their membership; replaying further back would
 		// read the history that only owners and admins may (the audit log).
 		first, err := f.joinEvent(ctx, orgID, m)
@@ -270,7 +279,7 @@ func (f *Feeds) SubscribeOrg(ctx context.Context, userID, orgID string, after *i
 			after = &clamped
 		}
 	}
-	s := &orgSub{ctx: ctx, userID: userID, role: m.Role, checkedAt: checked, ch: make(chan *ent.Event, f.opts.Buffer)}
+	s := &orgSub{ctx: ctx, userID: userID, role: m.Role, memberID: m.ID, checkedAt: checked, ch: make(chan *ent.Event, f.opts.Buffer)}
 	s.notify, _ = gqlws.Notifier(ctx)
 	o, start, err := f.join(ctx, orgID, s, after)
 	if err != nil {
@@ -321,7 +330,7 @@ func (o *orgFeed) replay(s *orgSub, from, to int64) {
 			break
 		}
 		for _, e := range evs {
-			d := replayDecision(s, e)
+			d := authorize(s, s.role, true, e)
 			if d.send {
 				select {
 				case s.ch <- e:
@@ -380,19 +389,6 @@ func (o *orgFeed) replay(s *orgSub, from, to int64) {
 			}
 		}
 	}
-}
-
-// replayDecision authorizes a replayed event (see replay).
-func replayDecision(s *orgSub, e *ent.Event) decision {
-	switch {
-	case e.Type == events.OrganizationDeleted:
-		return decision{send: true, end: true}
-	case (e.Type == events.MemberRemoved || e.Type == events.MemberLeft) && deref(e.SubjectUserID) == s.userID:
-		return decision{send: true, end: true}
-	case isInvitationEvent(e.Type) && !s.role.AtLeast(role.Admin):
-		return decision{}
-	}
-	return decision{send: true}
 }
 
 // join adds a subscriber to the running feed of an organization, starting the feed

@@ -23,10 +23,8 @@ type ViewerEvent struct {
 	CreatedAt        time.Time
 	OrganizationID   string
 	OrganizationName *string
-	// EventID is the organization event behind it (for its preloaded references).
-	EventID      string
-	MemberID     *string
-	InvitationID *string
+	MemberID         *string
+	InvitationID     *string
 }
 
 // The viewer event types.
@@ -98,9 +96,6 @@ func (f *Feeds) viewerNotice(ctx context.Context, n Notice) {
 		Where(event.OrganizationID(n.OrgID), event.SequenceGTE(n.From), event.SequenceLTE(n.To)).
 		Order(event.BySequence()).
 		All(sctx)
-	if err == nil {
-		err = f.preload(sctx, evs)
-	}
 	if err != nil {
 		f.log.Warn("realtime: reading events for viewer streams", "err", err)
 		return
@@ -118,7 +113,7 @@ func (f *Feeds) viewerNotice(ctx context.Context, n Notice) {
 // viewerEventFor turns an organization event into the subscriber's viewer event, if
 // it is one for them.
 func viewerEventFor(s *viewerSub, e *ent.Event, audience map[string]bool) *ViewerEvent {
-	ve := &ViewerEvent{CreatedAt: e.CreatedAt, OrganizationID: deref(e.OrganizationID), EventID: e.ID,
+	ve := &ViewerEvent{CreatedAt: e.CreatedAt, OrganizationID: deref(e.OrganizationID),
 		MemberID: e.MemberID, InvitationID: e.InvitationID}
 	if name, ok := e.Data["name"].(string); ok {
 		ve.OrganizationName = &name
