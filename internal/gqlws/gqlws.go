@@ -36,15 +36,13 @@ const (
 const (
 	CloseNormal         = websocket.CloseNormalClosure // 1000
 	CloseGoingAway      = websocket.CloseGoingAway     // 1001: server shutting down
-	CloseTryAgainLater  = websocket.CloseTryAgainLater // 1013: fell behind; resume with a cursor
-	CloseInternalError  = websocket.CloseInternalServerErr
-	CloseBadRequest     = 4400 // invalid message
-	CloseUnauthorized   = 4401 // subscribe before connection_ack
-	CloseForbidden      = 4403 // init refused, session ended
-	CloseSubprotocol    = 4406 // no supported subprotocol
-	CloseInitTimeout    = 4408 // no connection_init in time
-	CloseDuplicateID    = 4409 // subscriber for that id already exists
-	CloseTooManyInits   = 4429 // second connection_init
+	CloseBadRequest     = 4400                         // invalid message
+	CloseUnauthorized   = 4401                         // subscribe before connection_ack
+	CloseForbidden      = 4403                         // init refused, session ended
+	CloseSubprotocol    = 4406                         // no supported subprotocol
+	CloseInitTimeout    = 4408                         // no connection_init in time
+	CloseDuplicateID    = 4409                         // subscriber for that id already exists
+	CloseTooManyInits   = 4429                         // second connection_init
 	closeWriteDeadline  = time.Second
 	defaultInitTimeout  = 3 * time.Second
 	defaultWriteTimeout = 10 * time.Second
@@ -147,10 +145,10 @@ type conn struct {
 	writeMu sync.Mutex
 	// deadlinesMoved is when a write last moved the deadlines (under writeMu).
 	deadlinesMoved time.Time
-	// wrote and pinged are when a message was last written (to the second) and
-	// when the hub last pinged, in Unix nanoseconds: the hub pings only a
-	// connection that has gone quiet (see Hub.Run).
-	wrote, pinged atomic.Int64
+	// heard and pinged are when the peer last sent something and when the hub last
+	// pinged it, in Unix nanoseconds: the hub pings only a peer gone quiet (see
+	// Hub.Run).
+	heard, pinged atomic.Int64
 
 	mu     sync.Mutex
 	acked  bool
@@ -182,29 +180,45 @@ func (c *conn) run() {
 	}
 	c.ws.SetReadLimit(limit)
 	ok := c.init()
-	if c.t.Hub != nil && c.session.ID != "" {
-		defer c.t.Hub.remove(c) // added by init, as soon as the session was known
+	if c.t.Hub != nil {
+		defer c.t.Hub.remove(c) // init adds it as soon as the session is known
 	}
 	if !ok {
 		return
 	}
 	c.ws.SetPongHandler(func(string) error {
-		c.extendReadDeadline()
+		c.heardFrom()
 		return nil
 	})
 	for {
-		c.extendReadDeadline()
-		m, err := c.read()
+		typ, data, err := c.ws.ReadMessage()
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
-		var ok bool
-		c.onWorker(func() { ok = c.handle(m) })
+		c.heardFrom()
+		// Decoded and handled in one trip to a worker (see onWorker).
+		c.onWorker(func() {
+			var m message
+			if m, err = decode(typ, data); err == nil {
+				ok = c.handle(m)
+			}
+		})
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
 		if !ok {
 			return
 		}
 	}
+}
+
+// heardFrom notes that the peer sent something (a message or a pong): it is
+// alive, so the read deadline moves and the hub need not ping it for a while.
+func (c *conn) heardFrom() {
+	c.heard.Store(time.Now().UnixNano())
+	c.extendReadDeadline()
 }
 
 // onWorker runs fn on a pool worker and waits for it. Decoding and handling a
@@ -551,10 +565,14 @@ func (c *conn) execute(ctx context.Context, o *op, operation operation) {
 		return
 	}
 	responses, rctx := c.exec.DispatchOperation(ctx, oc)
+	// The resolver ran inside DispatchOperation; what it registered is read once.
+	p.mu.Lock()
+	shortcut, abandon := p.shortcut, p.abandon
+	p.mu.Unlock()
 	// next produces one response; end finishes the operation.
 	next := func() bool {
-		if p.shortcut != nil {
-			if payload, ok := p.shortcut(); ok {
+		if shortcut != nil {
+			if payload, ok := shortcut(); ok {
 				if ctx.Err() != nil || !c.sendPayload(qid, payload) {
 					cancel()
 					return false
@@ -564,8 +582,8 @@ func (c *conn) execute(ctx context.Context, o *op, operation operation) {
 		}
 		resp := responses(rctx)
 		if resp == nil {
-			if p.abandon != nil {
-				p.abandon()
+			if abandon != nil {
+				abandon()
 			}
 			c.end(ctx, o, abort)
 			cancel()
@@ -688,20 +706,16 @@ func (c *conn) sendPayload(qid []byte, b json.RawMessage) bool {
 	return true
 }
 
-// moveDeadlines pushes the write deadline (and the read deadline) forward before a
-// write; c.writeMu must be held. Deadlines are moved at most once a second: in a
-// fan-out to thousands, each move is a runtime call per delivery, and a second is
-// nothing next to them.
+// moveDeadlines pushes the write deadline forward before a write; c.writeMu must be
+// held. It is moved at most once a second: in a fan-out to thousands, each move is
+// a runtime call per delivery, and a second is nothing next to them. (The read
+// deadline moves only when the peer is heard from: what we manage to write into
+// the kernel's buffer says nothing of whether the peer is still there.)
 func (c *conn) moveDeadlines() {
 	now := time.Now()
 	if now.After(c.deadlinesMoved.Add(time.Second)) {
 		_ = c.ws.SetWriteDeadline(now.Add(c.writeTimeout()))
-		// A peer that takes what we send is alive: a busy subscription may leave
-		// no turn for pings and must not time out for it. (A dead peer stops
-		// taking data, and the write deadline ends it.)
-		c.extendReadDeadline()
 		c.deadlinesMoved = now
-		c.wrote.Store(now.UnixNano())
 	}
 }
 
@@ -742,7 +756,6 @@ func (c *conn) send(m message) bool {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	c.deadlinesMoved = time.Now()
-	c.wrote.Store(c.deadlinesMoved.UnixNano())
 	_ = c.ws.SetWriteDeadline(c.deadlinesMoved.Add(c.writeTimeout()))
 	if err := c.ws.WriteJSON(m); err != nil {
 		c.abort()
@@ -751,18 +764,21 @@ func (c *conn) send(m message) bool {
 	return true
 }
 
+// read reads and decodes one message (before the handshake ends).
 func (c *conn) read() (message, error) {
-	var m message
 	typ, data, err := c.ws.ReadMessage()
 	if err != nil {
-		return m, err
+		return message{}, err
 	}
-	if typ != websocket.TextMessage {
-		return m, errInvalid
-	}
-	var derr error
-	c.onWorker(func() { derr = json.Unmarshal(data, &m) })
-	if derr != nil || m.Type == "" {
+	var m message
+	c.onWorker(func() { m, err = decode(typ, data) })
+	return m, err
+}
+
+// decode parses a protocol message.
+func decode(typ int, data []byte) (message, error) {
+	var m message
+	if typ != websocket.TextMessage || json.Unmarshal(data, &m) != nil || m.Type == "" {
 		return m, errInvalid
 	}
 	return m, nil

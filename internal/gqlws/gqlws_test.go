@@ -801,42 +801,36 @@ func TestWSHubPingsKeepClientsAlive(t *testing.T) {
 	c.expect("complete", "1")
 }
 
-// The hub pings only connections gone quiet: one that is sent results is not
-// pinged (the results move its deadlines), while a legacy one still gets its "ka"
-// every interval, which its client requires.
-func TestWSHubPingsOnlyQuietConnections(t *testing.T) {
+// The hub pings only peers gone quiet: one that sends something within the
+// interval is not pinged, one that only receives results is (results prove nothing
+// of the peer), and a legacy one still gets its "ka" every interval, which its
+// client requires.
+func TestWSHubPingsOnlyQuietPeers(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.hub.PingInterval = 1500 * time.Millisecond // above the 1 s resolution of "sent"
+	f.hub.PingInterval = 300 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan struct{})
 	go func() { defer close(runDone); _ = f.hub.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-runDone })
 
-	var pings atomic.Int64
-	busy, err := f.dialErr(nil, ProtocolTransportWS)
-	if err != nil {
-		t.Fatal(err)
+	dialCounting := func() (*client, *atomic.Int64) {
+		var n atomic.Int64
+		c, err := f.dialErr(nil, ProtocolTransportWS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.c.SetPingHandler(func(data string) error {
+			n.Add(1)
+			return c.c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		})
+		c.pump()
+		c.init(bearer("good"))
+		return c, &n
 	}
-	busy.c.SetPingHandler(func(data string) error {
-		pings.Add(1)
-		return busy.c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
-	})
-	busy.pump()
-	busy.init(bearer("good"))
-	busy.subscribe("1", "tick:50")
-
-	var quietPings atomic.Int64
-	quiet, err := f.dialErr(nil, ProtocolTransportWS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	quiet.c.SetPingHandler(func(data string) error {
-		quietPings.Add(1)
-		return quiet.c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
-	})
-	quiet.pump()
-	quiet.init(bearer("good"))
+	talker, talkerPings := dialCounting()
+	receiver, receiverPings := dialCounting()
+	receiver.subscribe("1", "tick:50")
 
 	legacy := f.dial(ProtocolLegacy)
 	legacy.init(bearer("good"))
@@ -844,9 +838,17 @@ func TestWSHubPingsOnlyQuietConnections(t *testing.T) {
 	legacy.send(message{ID: "1", Type: "start", Payload: b})
 
 	results, kas := 0, 0
-	for start := time.Now(); time.Since(start) < 4*time.Second; {
+	talk := time.NewTicker(100 * time.Millisecond)
+	defer talk.Stop()
+	for start := time.Now(); time.Since(start) < 2*time.Second; {
 		select {
-		case ev := <-busy.ch:
+		case <-talk.C:
+			talker.send(message{Type: "ping"})
+		case ev := <-talker.ch:
+			if ev.err != nil || ev.m.Type != "pong" {
+				t.Fatalf("talker: %+v", ev)
+			}
+		case ev := <-receiver.ch:
 			if ev.err != nil {
 				t.Fatal(ev.err)
 			}
@@ -858,21 +860,60 @@ func TestWSHubPingsOnlyQuietConnections(t *testing.T) {
 			if ev.m.Type == "ka" {
 				kas++
 			}
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	if results < 10 {
-		t.Fatalf("the busy connection got %d results", results)
+		t.Fatalf("the receiving connection got %d results", results)
 	}
-	if n := pings.Load(); n != 0 {
-		t.Errorf("a connection sent a result every 50 ms was pinged %d times", n)
+	if n := talkerPings.Load(); n != 0 {
+		t.Errorf("a peer sending a message every 100 ms was pinged %d times at a 300 ms interval", n)
 	}
-	if n := quietPings.Load(); n < 1 {
-		t.Errorf("a quiet connection was pinged %d times in 4 s at a 1.5 s interval", n)
+	if n := receiverPings.Load(); n < 3 {
+		t.Errorf("a peer that only receives results was pinged %d times in 2 s at a 300 ms interval", n)
 	}
-	if kas < 2 { // one follows connection_ack
-		t.Errorf("a busy legacy connection got %d ka in 4 s at a 1.5 s interval", kas)
+	if kas < 3 { // one follows connection_ack
+		t.Errorf("a busy legacy connection got %d ka in 2 s at a 300 ms interval", kas)
 	}
+}
+
+// A peer that vanished without closing keeps taking results into the kernel's
+// buffer; it must still be dropped once it stops answering pings.
+func TestWSBusySilentPeerDropped(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.hub.PingInterval = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); _ = f.hub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-runDone })
+
+	c, err := f.dialErr(nil, ProtocolTransportWS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.c.SetPingHandler(func(string) error { return nil }) // never answers
+	c.pump()
+	c.init(bearer("good"))
+	c.subscribe("1", "tick:50")
+	start, results := time.Now(), 0
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case ev := <-c.ch:
+			if ev.err == nil {
+				results++
+				continue
+			}
+		case <-deadline:
+			t.Fatalf("a peer that never answers pings, sent a result every 50 ms, was not dropped (%d results)", results)
+		}
+		break
+	}
+	// Dropped by the idle read deadline (2 × 50 ms + 5 s), not before.
+	if waited := time.Since(start); waited < 5*time.Second || results < 10 {
+		t.Fatalf("dropped after %v with %d results", waited, results)
+	}
+	waitFor(t, "the hub to forget the connection", tWait, func() bool { return f.hub.Connections() == 0 })
 }
 
 // Legacy graphql-ws clients get "ka" messages instead of websocket pings and never

@@ -36,7 +36,9 @@ func pingInterval(h *Hub) time.Duration {
 }
 
 func (h *Hub) add(c *conn) {
-	c.pinged.Store(time.Now().UnixNano()) // the first ping is due an interval from now
+	now := time.Now().UnixNano() // the first ping is due an interval from now
+	c.pinged.Store(now)
+	c.heard.Store(now)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.conns[c] = struct{}{}
@@ -127,12 +129,12 @@ func (h *Hub) CloseAll() {
 // for a ping.
 const pingChecks = 5
 
-// Run pings each connection once it has been quiet for a PingInterval, until ctx is
-// done. Connections are checked several times an interval, so each is pinged on its
-// own schedule (from when it connected) rather than all of them at one tick: ten
-// thousand pings at once would hold up the deliveries of that moment. A
-// graphql-transport-ws connection that was sent a message within the interval is not
-// pinged: the message moved its deadlines, as the pong would have. Legacy
+// Run pings each connection once its peer has been quiet for a PingInterval, until
+// ctx is done. Connections are checked several times an interval, so each is pinged
+// on its own schedule (from when it connected) rather than all of them at one tick:
+// ten thousand pings at once would hold up the deliveries of that moment. A
+// graphql-transport-ws connection whose peer sent a message or a pong within the
+// interval is not pinged: that proved it alive, as the pong would. Legacy
 // connections get their "ka" every interval regardless, as their clients expect.
 func (h *Hub) Run(ctx context.Context) error {
 	interval := pingInterval(h)
@@ -148,7 +150,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.mu.Lock()
 		var list []*conn
 		for c := range h.conns {
-			if c.pinged.Load() <= due && (c.legacy || c.wrote.Load() <= due) {
+			if c.pinged.Load() <= due && (c.legacy || c.heard.Load() <= due) {
 				list = append(list, c)
 			}
 		}
