@@ -27,6 +27,12 @@ type Notice struct {
 	Emails []string `json:"e,omitempty"`
 	// EndedSessions were signed out or revoked: their sockets close everywhere.
 	EndedSessions []string `json:"x,omitempty"`
+	// Instance and Seq number the notices an instance sends over the bus (1, 2, …)
+	// so that a receiver sees when one went missing: a failed publish, a full queue.
+	// A Beat repeats the last Seq sent, so that a lost last notice shows too.
+	Instance string `json:"i,omitempty"`
+	Seq      int64  `json:"s,omitempty"`
+	Beat     bool   `json:"b,omitempty"`
 }
 
 // Bus carries notices between instances.
@@ -59,13 +65,15 @@ type Redis struct {
 	Logger  *slog.Logger
 }
 
-// NewRedis connects to the Redis server of a redis:// URL.
+// NewRedis connects to the Redis server of a redis:// URL. The channel is named
+// after the URL's database number ("orgql:notices:0"): pub/sub ignores database
+// numbers, and deployments that keep apart by database must not hear each other.
 func NewRedis(rawURL string, log *slog.Logger) (*Redis, error) {
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis URL: %w", err)
 	}
-	return &Redis{Client: redis.NewClient(opt), Channel: "orgql:notices", Logger: log}, nil
+	return &Redis{Client: redis.NewClient(opt), Channel: fmt.Sprintf("orgql:notices:%d", opt.DB), Logger: log}, nil
 }
 
 // Publish sends a notice.
@@ -100,8 +108,11 @@ func (r *Redis) Run(ctx context.Context, deliver func(Notice), reconnected func(
 			r.Logger.Info("redis bus is back; catching up")
 			reconnected()
 		}
-		down, backoff = false, 100*time.Millisecond
+		backoff = 100 * time.Millisecond
+		// Closing the subscription is what interrupts a pending receive at shutdown.
+		stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 		down = r.receive(ctx, ps, deliver)
+		stop()
 		_ = ps.Close()
 	}
 	return nil

@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,10 @@ type Options struct {
 	// Buffer is how many undelivered events a subscriber may have; past it the
 	// subscriber is ended with SUBSCRIBER_TOO_SLOW and resumes with a cursor.
 	Buffer int
+	// BeatInterval is how often an idle instance tells the bus the number of the
+	// last notice it sent (default 5 s): the bound on how long a lost last notice
+	// goes unnoticed by the other instances.
+	BeatInterval time.Duration
 	// SessionsEnded closes the sockets of ended sessions on this instance.
 	SessionsEnded func(ids []string)
 	Logger        *slog.Logger
@@ -54,7 +59,15 @@ type Feeds struct {
 	outbound chan Notice
 	feedsWG  sync.WaitGroup
 	cache    *expirable.LRU[string, *Preload]
-	seen     *expirable.LRU[string, struct{}]
+
+	// instance names this process on the bus; sent numbers its notices (under
+	// sendMu, with their queueing, so that a beat never overtakes a notice).
+	instance string
+	sendMu   sync.Mutex
+	sent     int64
+	// heard is the last notice number heard from each other instance. Kept a day:
+	// an instance cut off from Redis for minutes must still show its gap on return.
+	heard *expirable.LRU[string, int64]
 
 	mu      sync.Mutex
 	orgs    map[string]*orgFeed
@@ -69,6 +82,9 @@ func New(client *ent.Client, bus Bus, opts Options) *Feeds {
 	if opts.Buffer <= 0 {
 		opts.Buffer = 64
 	}
+	if opts.BeatInterval <= 0 {
+		opts.BeatInterval = 5 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -80,7 +96,8 @@ func New(client *ent.Client, bus Bus, opts Options) *Feeds {
 		notices:  make(chan Notice, 4096),
 		outbound: make(chan Notice, 4096),
 		cache:    expirable.NewLRU[string, *Preload](20_000, nil, time.Minute),
-		seen:     expirable.NewLRU[string, struct{}](20_000, nil, 5*time.Minute),
+		instance: rand.Text(),
+		heard:    expirable.NewLRU[string, int64](10_000, nil, 24*time.Hour),
 		orgs:     map[string]*orgFeed{},
 		viewers:  map[*viewerSub]struct{}{},
 	}
@@ -119,8 +136,11 @@ func (f *Feeds) enqueue(n Notice) {
 	select {
 	case f.notices <- n:
 	default:
-		// Organization feeds catch up by polling; viewer streams may miss this.
+		// Organization feeds catch up by polling; viewer streams cannot, and end.
 		f.log.Warn("realtime: notice queue full; dropping a notice", "org", n.OrgID)
+		if len(n.Users) > 0 || len(n.Emails) > 0 {
+			f.eventsMissed()
+		}
 	}
 }
 
@@ -157,8 +177,13 @@ func (f *Feeds) Committed(ctx context.Context, evs []*ent.Event, audience []stri
 	f.send(n)
 }
 
-// send queues a notice for the bus.
+// send numbers a notice and queues it for the bus. A notice dropped here, or lost
+// by the bus, leaves a gap in the numbers that the other instances see.
 func (f *Feeds) send(n Notice) {
+	f.sendMu.Lock()
+	defer f.sendMu.Unlock()
+	f.sent++
+	n.Instance, n.Seq = f.instance, f.sent
 	select {
 	case f.outbound <- n:
 	default:
@@ -166,19 +191,31 @@ func (f *Feeds) send(n Notice) {
 	}
 }
 
-// publish hands queued notices to the bus, each with a bounded wait.
+// publish hands queued notices to the bus, each with a bounded wait, and a beat
+// when nothing waits.
 func (f *Feeds) publish(ctx context.Context) {
+	beat := time.NewTicker(f.opts.BeatInterval)
+	defer beat.Stop()
 	for {
+		var n Notice
 		select {
 		case <-ctx.Done():
 			return
-		case n := <-f.outbound:
-			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			if err := f.bus.Publish(pctx, n); err != nil && ctx.Err() == nil {
-				f.log.Warn("realtime: publishing a notice failed; other instances will poll", "err", err)
+		case n = <-f.outbound:
+		case <-beat.C:
+			f.sendMu.Lock()
+			idle, last := len(f.outbound) == 0, f.sent
+			f.sendMu.Unlock()
+			if !idle {
+				continue // the queued notices carry the numbers
 			}
-			cancel()
+			n = Notice{Instance: f.instance, Seq: last, Beat: true}
 		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := f.bus.Publish(pctx, n); err != nil && ctx.Err() == nil && !n.Beat {
+			f.log.Warn("realtime: publishing a notice failed; other instances will poll", "err", err)
+		}
+		cancel()
 	}
 }
 
@@ -194,6 +231,16 @@ func (f *Feeds) SessionsEnded(ctx context.Context, ids []string) {
 }
 
 func (f *Feeds) handle(ctx context.Context, n Notice) {
+	if n.Instance == f.instance {
+		return // the bus echoes our own notices, handled when they were sent
+	}
+	if n.Instance != "" && f.missedFrom(n) {
+		f.log.Warn("realtime: a notice from another instance was lost; viewer streams end", "instance", n.Instance)
+		f.eventsMissed()
+	}
+	if n.Beat {
+		return
+	}
 	if len(n.EndedSessions) > 0 {
 		if f.opts.SessionsEnded != nil {
 			f.opts.SessionsEnded(n.EndedSessions)
@@ -210,17 +257,39 @@ func (f *Feeds) handle(ctx context.Context, n Notice) {
 		o.poke()
 	}
 	if len(n.Users) > 0 || len(n.Emails) > 0 {
-		key := n.OrgID + ":" + strconv.FormatInt(n.To, 10)
-		if _, dup := f.seen.Get(key); !dup { // the bus echoes our own notices
-			f.seen.Add(key, struct{}{})
-			f.viewerNotice(ctx, n)
-		}
+		f.viewerNotice(ctx, n)
 	}
 }
 
-// caughtUp runs after a bus outage: organization feeds read what they missed;
-// viewer streams, which have no cursor, end with EVENTS_MISSED so clients refetch.
+// missedFrom records the number of a notice from another instance and reports
+// whether one before it never arrived. The first notice heard from an instance
+// shows nothing: what it sent before concerned streams this instance did not have
+// (this instance had just started) or ended (after an outage of the bus).
+func (f *Feeds) missedFrom(n Notice) bool {
+	last, known := f.heard.Get(n.Instance)
+	f.heard.Add(n.Instance, max(last, n.Seq))
+	if !known {
+		return false
+	}
+	if n.Beat {
+		return n.Seq > last
+	}
+	return n.Seq > last+1
+}
+
+// caughtUp runs after a bus outage, before the first notice that follows it. The
+// numbers heard before are forgotten: the notices sent meanwhile are accounted for
+// by ending the streams now, not once more when the next notice shows the gap.
 func (f *Feeds) caughtUp() {
+	f.heard.Purge()
+	f.eventsMissed()
+}
+
+// eventsMissed runs when this instance may have missed notices (a bus outage, a
+// notice lost on the way or dropped on a full queue): organization feeds read what
+// they missed from their cursor; viewer streams, which have none, end with
+// EVENTS_MISSED so that clients refetch and subscribe again.
+func (f *Feeds) eventsMissed() {
 	f.mu.Lock()
 	orgs := make([]*orgFeed, 0, len(f.orgs))
 	for _, o := range f.orgs {
@@ -235,10 +304,15 @@ func (f *Feeds) caughtUp() {
 		o.poke()
 	}
 	for _, v := range viewers {
-		v.end(&gqlerror.Error{
-			Message:    "the event bus was interrupted and events may have been missed; refetch and subscribe again",
-			Extensions: map[string]any{"code": string(apperr.Conflict), "reason": "EVENTS_MISSED"},
-		})
+		v.end(errEventsMissed())
+	}
+}
+
+// errEventsMissed ends a viewer stream that may have missed events.
+func errEventsMissed() *gqlerror.Error {
+	return &gqlerror.Error{
+		Message:    "events may have been missed (the event bus was interrupted or a notice was lost); refetch and subscribe again",
+		Extensions: map[string]any{"code": string(apperr.Conflict), "reason": "EVENTS_MISSED"},
 	}
 }
 

@@ -97,7 +97,10 @@ func (f *Feeds) viewerNotice(ctx context.Context, n Notice) {
 		Order(event.BySequence()).
 		All(sctx)
 	if err != nil {
-		f.log.Warn("realtime: reading events for viewer streams", "err", err)
+		f.log.Warn("realtime: reading events for viewer streams; they end", "err", err)
+		for _, s := range subs {
+			s.end(errEventsMissed())
+		}
 		return
 	}
 	audience := users
