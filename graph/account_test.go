@@ -12,11 +12,9 @@ package graph_test
 // database.Migrate does not serialize within a process.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -252,7 +250,7 @@ func acctConcurrently(t *testing.T, e *testenv.Env, n int, query string, vars ma
 		go func() {
 			defer wg.Done()
 			<-start
-			out[i], errs[i] = acctPost(e.Server.URL+"/graphql", body)
+			out[i], errs[i] = testenv.Post(http.DefaultClient, e.Server.URL+"/graphql", "", body)
 		}()
 	}
 	close(start)
@@ -263,23 +261,6 @@ func acctConcurrently(t *testing.T, e *testenv.Env, n int, query string, vars ma
 		}
 	}
 	return out
-}
-
-func acctPost(url string, body []byte) (*testenv.Response, error) {
-	res, err := http.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		return nil, err
-	}
-	r := &testenv.Response{Status: res.StatusCode, Header: res.Header, Raw: raw}
-	if err := json.Unmarshal(raw, r); err != nil {
-		return nil, fmt.Errorf("decoding %q: %w", raw, err)
-	}
-	return r, nil
 }
 
 // acctExactlyOne checks that one response succeeded and every other failed with

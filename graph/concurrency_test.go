@@ -8,10 +8,8 @@ package graph_test
 // sequence.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -39,30 +37,6 @@ const (
 // concHTTP is shared by the racing goroutines (testenv.Client must fail on the
 // test's goroutine, so it is not used there).
 var concHTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}, Timeout: 60 * time.Second}
-
-// concPost sends one GraphQL request with a Bearer token.
-func concPost(url, token string, body []byte) (*testenv.Response, error) {
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := concHTTP.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		return nil, err
-	}
-	r := &testenv.Response{Status: res.StatusCode, Header: res.Header, Raw: raw}
-	if err := json.Unmarshal(raw, r); err != nil {
-		return nil, fmt.Errorf("HTTP %d, decoding %q: %w", res.StatusCode, raw, err)
-	}
-	return r, nil
-}
 
 // concOp is one mutation of a race.
 type concOp struct {
@@ -324,7 +298,7 @@ func concFire(t *testing.T, e *testenv.Env, races []*concRace) {
 				defer done.Done()
 				ready.Done()
 				<-start
-				r.out.res[i], r.errs[i] = concPost(e.Server.URL+"/graphql", r.ops[i].as.Token, r.bodies[i])
+				r.out.res[i], r.errs[i] = testenv.Post(concHTTP, e.Server.URL+"/graphql", r.ops[i].as.Token, r.bodies[i])
 			}()
 		}
 	}

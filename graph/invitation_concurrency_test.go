@@ -8,10 +8,8 @@ package graph_test
 // SQLite runs a few.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -28,35 +26,14 @@ import (
 
 var invcHTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 60 * time.Second}
 
-// invcPost sends one GraphQL request with a Bearer token (none when empty). It
-// does not use testenv.Client, whose failures must happen on the test goroutine.
+// invcPost sends one GraphQL request with a Bearer token (none when empty), from
+// any goroutine.
 func invcPost(url, token, query string, vars map[string]any) (*testenv.Response, error) {
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequest(http.MethodPost, url+"/graphql", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := invcHTTP.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		return nil, err
-	}
-	r := &testenv.Response{Status: res.StatusCode, Header: res.Header, Raw: raw}
-	if err := json.Unmarshal(raw, r); err != nil {
-		return nil, fmt.Errorf("HTTP %d, decoding %q: %w", res.StatusCode, raw, err)
-	}
-	return r, nil
+	return testenv.Post(invcHTTP, url+"/graphql", token, body)
 }
 
 // invcCall is one request of a race.

@@ -255,7 +255,7 @@ func orgtSendAll(t *testing.T, reqs []*http.Request) []*testenv.Response {
 		go func() {
 			defer wg.Done()
 			<-start
-			out[i], errs[i] = orgtDo(req)
+			out[i], errs[i] = testenv.SendGraphQL(http.DefaultClient, req)
 		}()
 	}
 	close(start)
@@ -266,23 +266,6 @@ func orgtSendAll(t *testing.T, reqs []*http.Request) []*testenv.Response {
 		}
 	}
 	return out
-}
-
-func orgtDo(req *http.Request) (*testenv.Response, error) {
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		return nil, err
-	}
-	r := &testenv.Response{Status: res.StatusCode, Header: res.Header, Raw: raw}
-	if err := json.Unmarshal(raw, r); err != nil {
-		return nil, fmt.Errorf("decoding %q: %w", raw, err)
-	}
-	return r, nil
 }
 
 // --- images ---

@@ -76,22 +76,59 @@ func (c *Client) Send(req *http.Request) *Response {
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
-	res, err := c.http.Do(req)
+	r, err := send(c.http, req)
 	if err != nil {
-		c.env.T.Fatalf("%s %s: %v", req.Method, req.URL, err)
+		c.env.T.Fatal(err)
+	}
+	return r
+}
+
+// SendGraphQL sends a prepared request and decodes its reply, which must be JSON.
+// It returns its failures rather than reporting them on a testing.T, so that
+// goroutines racing requests can use it (only the test's goroutine may stop a test).
+func SendGraphQL(client *http.Client, req *http.Request) (*Response, error) {
+	r, err := send(client, req)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(r.Header.Get("Content-Type"), "json") {
+		return nil, fmt.Errorf("HTTP %d, not JSON: %q", r.Status, r.Raw)
+	}
+	return r, nil
+}
+
+// Post sends one GraphQL request body to url with a Bearer token (none when
+// empty), from any goroutine (see SendGraphQL).
+func Post(client *http.Client, url, token string, body []byte) (*Response, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return SendGraphQL(client, req)
+}
+
+// send sends a request and decodes a JSON reply.
+func send(client *http.Client, req *http.Request) (*Response, error) {
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL, err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	if err != nil {
-		c.env.T.Fatal(err)
+		return nil, err
 	}
 	r := &Response{Status: res.StatusCode, Header: res.Header, Raw: raw}
 	if strings.Contains(res.Header.Get("Content-Type"), "json") {
 		if err := json.Unmarshal(raw, r); err != nil {
-			c.env.T.Fatalf("decoding response %q: %v", raw, err)
+			return nil, fmt.Errorf("HTTP %d, decoding %q: %w", res.StatusCode, raw, err)
 		}
 	}
-	return r
+	return r, nil
 }
 
 // OK fails the test if the response has errors, and decodes data into v (if not nil).
