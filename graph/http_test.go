@@ -6,8 +6,11 @@ package graph_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -861,6 +864,70 @@ func TestGraphiQL(t *testing.T) {
 		// The API itself still works.
 		e.Client().Do(`{ viewer { id } }`, nil).OK(t, nil)
 	}, testenv.WithConfig(func(c *config.Config) { c.GraphiQL = false }))
+}
+
+// TestGraphiQLSelfContained: the GraphiQL page loads every script and style from
+// this server (no CDN), each with an integrity hash that matches what is served and
+// equals the hash gqlgen pins for the same upstream build; the files are served
+// compressed when asked, cacheable forever, and nothing else is served under their
+// folder. With GraphiQL off, they are gone too.
+func TestGraphiQLSelfContained(t *testing.T) {
+	e := testenv.New(t, "sqlite")
+	page := e.Client().Send(httpNewRequest(t, e, http.MethodGet, "/", "", nil))
+	httpWantStatus(t, page, http.StatusOK)
+	if m := regexp.MustCompile(`(?i)(src|href)="(https?:)?//`).Find(page.Raw); m != nil {
+		t.Fatalf("the page loads something from elsewhere: %s", m)
+	}
+	// The hashes of the upstream builds, as gqlgen's playground pins them.
+	upstream := map[string]string{
+		"sha256-hnImuor1znlJkD/FOTL3jayfS/xsyNoP04abi8bFJWs=": "graphiql.min.js 4.1.2",
+		"sha256-MEh+B2NdMSpj9kexQNN3QKc8UzMrCXW/Sx/phcpuyIU=": "graphiql.min.css 4.1.2",
+		"sha256-S0lp+k7zWUMk2ixteM6HZvu8L9Eh//OVrt+ZfbCpmgY=": "react.production.min.js 18.2.0",
+		"sha256-IXWO0ITNDjfnNXIu5POVfqlgYoop36bDzhodR6LW5Pc=": "react-dom.production.min.js 18.2.0",
+	}
+	refs := regexp.MustCompile(`(?s)(?:src|href)="(/graphiql/[^"]+)"\s+integrity="(sha256-[^"]+)"`).FindAllSubmatch(page.Raw, -1)
+	if len(refs) != len(upstream) {
+		t.Fatalf("want %d same-origin assets with integrity hashes, found %d in %s", len(upstream), len(refs), page.Raw)
+	}
+	for _, ref := range refs {
+		path, integrity := html.UnescapeString(string(ref[1])), html.UnescapeString(string(ref[2]))
+		if upstream[integrity] == "" {
+			t.Errorf("%s: integrity %s is not one of the upstream builds", path, integrity)
+		}
+		res := e.Client().Send(httpNewRequest(t, e, http.MethodGet, path, "", nil))
+		httpWantStatus(t, res, http.StatusOK)
+		sum := sha256.Sum256(res.Raw)
+		if got := "sha256-" + base64.StdEncoding.EncodeToString(sum[:]); got != integrity {
+			t.Errorf("%s: served bytes hash to %s, the page says %s", path, got, integrity)
+		}
+		want := "text/javascript"
+		if strings.HasSuffix(path, ".css") {
+			want = "text/css"
+		}
+		if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, want) {
+			t.Errorf("%s: Content-Type %q, want %s", path, ct, want)
+		}
+		if cc := res.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+			t.Errorf("%s: Cache-Control %q, want immutable", path, cc)
+		}
+		req := httpNewRequest(t, e, http.MethodGet, path, "", nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		gz := e.Client().Send(req)
+		if gz.Header.Get("Content-Encoding") != "gzip" || len(gz.Raw) >= len(res.Raw) {
+			t.Errorf("%s: asked for gzip, got Content-Encoding %q and %d bytes of %d",
+				path, gz.Header.Get("Content-Encoding"), len(gz.Raw), len(res.Raw))
+		}
+	}
+	for _, path := range []string{"/graphiql/", "/graphiql/nothing.js", "/graphiql/../go.mod", "/graphiql/assets/LICENSE-react"} {
+		res := e.Client().Send(httpNewRequest(t, e, http.MethodGet, path, "", nil))
+		httpWantStatus(t, res, http.StatusNotFound)
+		if strings.Contains(res.Header.Get("Cache-Control"), "immutable") {
+			t.Errorf("%s: a miss is cacheable forever", path)
+		}
+	}
+
+	off := testenv.New(t, "sqlite", testenv.WithConfig(func(c *config.Config) { c.GraphiQL = false }))
+	httpWantStatus(t, off.Client().Send(httpNewRequest(t, off, http.MethodGet, string(refs[0][1]), "", nil)), http.StatusNotFound)
 }
 
 func httpPreflight(t *testing.T, e *testenv.Env, origin string) *testenv.Response {

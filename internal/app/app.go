@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/alexedwards/argon2id"
 	"github.com/rs/cors"
 	"golang.org/x/sync/errgroup"
@@ -25,6 +24,7 @@ import (
 	"github.com/orgql/orgql/internal/config"
 	"github.com/orgql/orgql/internal/database"
 	"github.com/orgql/orgql/internal/gqlws"
+	"github.com/orgql/orgql/internal/graphiql"
 	"github.com/orgql/orgql/internal/httpx"
 	"github.com/orgql/orgql/internal/mail"
 	"github.com/orgql/orgql/internal/org"
@@ -201,7 +201,8 @@ func (a *App) routes(cfg config.Config, r *graph.Resolver) http.Handler {
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	}
 	if cfg.GraphiQL {
-		mux.Handle("GET /{$}", playground.Handler("orgql", "/graphql"))
+		mux.Handle("GET /{$}", graphiql.Page("orgql", "/graphql"))
+		mux.Handle("GET "+graphiql.Prefix, graphiql.Assets())
 	}
 	var h http.Handler = mux
 	h = httpx.Recover(a.log, h)
