@@ -867,7 +867,8 @@ func TestGraphiQL(t *testing.T) {
 }
 
 // TestGraphiQLSelfContained: the GraphiQL page loads every script and style from
-// this server (no CDN), each with an integrity hash that matches what is served and
+// this server (no CDN) under a content security policy that allows nothing else,
+// each with an integrity hash that matches what is served and
 // equals the hash gqlgen pins for the same upstream build; the files are served
 // compressed when asked, cacheable forever, and nothing else is served under their
 // folder. With GraphiQL off, they are gone too.
@@ -877,6 +878,20 @@ func TestGraphiQLSelfContained(t *testing.T) {
 	httpWantStatus(t, page, http.StatusOK)
 	if m := regexp.MustCompile(`(?i)(src|href)="(https?:)?//`).Find(page.Raw); m != nil {
 		t.Fatalf("the page loads something from elsewhere: %s", m)
+	}
+	// Its content security policy lets only this origin's scripts run, and the
+	// page's own inline script by its hash.
+	csp := page.Header.Get("Content-Security-Policy")
+	inline := regexp.MustCompile(`(?s)<script>(.*?)</script>`).FindAllSubmatch(page.Raw, -1)
+	if len(inline) != 1 {
+		t.Fatalf("want one inline script, found %d", len(inline))
+	}
+	sum := sha256.Sum256(inline[0][1])
+	scriptSrc := regexp.MustCompile(`script-src ([^;]*)`).FindStringSubmatch(csp)
+	if scriptSrc == nil || scriptSrc[1] != "'self' 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'" ||
+		!strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") ||
+		strings.Contains(csp, "http") {
+		t.Fatalf("Content-Security-Policy %q", csp)
 	}
 	// The hashes of the upstream builds, as gqlgen's playground pins them.
 	upstream := map[string]string{

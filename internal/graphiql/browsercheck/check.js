@@ -1,6 +1,7 @@
 // A headless-browser check of GraphiQL at "/": the page loads nothing from another
-// host, and a subscription typed into GraphiQL runs over the websocket with the
-// session cookie and shows a live event. Run it against a fresh server (it signs up
+// host, its content security policy blocks nothing it needs, and a subscription
+// typed into GraphiQL runs over the websocket with the session cookie and shows a
+// live event. Run it against a fresh server (it signs up
 // ada@example.com) after updating the embedded GraphiQL:
 //
 //   npm install --prefix internal/graphiql/browsercheck
@@ -24,6 +25,8 @@ function fail(msg) {
   const sockets = [];
   page.on('request', (r) => { if (!r.url().startsWith(base)) foreign.push(r.url()); });
   page.on('websocket', (ws) => sockets.push(ws.url()));
+  const blocked = [];
+  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) blocked.push(m.text()); });
   await page.goto(base + '/');
   await page.waitForSelector('.graphiql-query-editor .CodeMirror', { timeout: 20000 });
 
@@ -60,6 +63,7 @@ function fail(msg) {
   }
   if (!sockets.some((u) => u === base.replace(/^http/, 'ws') + '/graphql')) fail('no websocket to /graphql: ' + JSON.stringify(sockets));
   if (foreign.length) fail('requests to other hosts: ' + JSON.stringify(foreign));
+  if (blocked.length) fail('the content security policy blocked: ' + JSON.stringify(blocked));
   console.log('ok: GraphiQL ran the subscription over ' + sockets.join(', ') + ' and showed:\n' + await shown());
   await browser.close();
 })().catch((e) => fail(String(e)));
