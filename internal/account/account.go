@@ -32,6 +32,8 @@ type Options struct {
 	VerificationTTL time.Duration
 	ResetTTL        time.Duration
 	Limits          Limits
+	// SharedLimits, when set, counts the limits across instances (in Redis).
+	SharedLimits *ratelimit.Shared
 	// SessionsEnded hears of sessions that ended (sign-out, password reset), so
 	// their websockets close.
 	SessionsEnded func(ctx context.Context, ids []string)
@@ -77,15 +79,15 @@ type Service struct {
 // New returns the account service. notify is called after a transaction that queued
 // email commits, to wake the outbox.
 func New(db *database.DB, hasher *password.Hasher, sessions *auth.Sessions, notify func(), opts Options, log *slog.Logger) *Service {
-	l := opts.Limits
+	l, shared := opts.Limits, opts.SharedLimits
 	return &Service{
 		db: db, hasher: hasher, sessions: sessions, notify: notify, opts: opts, log: log,
-		signInIP:      ratelimit.New(l.SignInPerIP, time.Minute),
-		signInAccount: ratelimit.New(l.SignInPerAccount, 15*time.Minute),
-		signUpIP:      ratelimit.New(l.SignUpPerIP, time.Hour),
-		resetIP:       ratelimit.New(l.ResetPerIP, time.Hour),
-		resetAccount:  ratelimit.New(l.ResetPerAccount, time.Hour),
-		verifyUser:    ratelimit.New(l.VerifyMailsPerUser, time.Hour),
+		signInIP:      shared.New("signin-ip", l.SignInPerIP, time.Minute),
+		signInAccount: shared.New("signin-account", l.SignInPerAccount, 15*time.Minute),
+		signUpIP:      shared.New("signup-ip", l.SignUpPerIP, time.Hour),
+		resetIP:       shared.New("reset-ip", l.ResetPerIP, time.Hour),
+		resetAccount:  shared.New("reset-account", l.ResetPerAccount, time.Hour),
+		verifyUser:    shared.New("verify-user", l.VerifyMailsPerUser, time.Hour),
 	}
 }
 
@@ -138,7 +140,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*Session, error) 
 	if err := password.Validate("input.password", in.Password); err != nil {
 		return nil, err
 	}
-	if err := allow(s.signUpIP, auth.RequestFromContext(ctx).IP); err != nil {
+	if err := allow(ctx, s.signUpIP, auth.RequestFromContext(ctx).IP); err != nil {
 		return nil, err
 	}
 	invited := ""
@@ -208,14 +210,14 @@ var errEmailTaken = &apperr.Error{
 
 // SignIn checks an email and password and starts a session.
 func (s *Service) SignIn(ctx context.Context, rawEmail, pw string) (*Session, error) {
-	if err := allow(s.signInIP, auth.RequestFromContext(ctx).IP); err != nil {
+	if err := allow(ctx, s.signInIP, auth.RequestFromContext(ctx).IP); err != nil {
 		return nil, err
 	}
 	email, err := validate.Email("input.email", rawEmail)
 	if err != nil {
 		return nil, err
 	}
-	if err := allow(s.signInAccount, email); err != nil {
+	if err := allow(ctx, s.signInAccount, email); err != nil {
 		return nil, err
 	}
 	sctx := viewer.System(ctx)
@@ -249,7 +251,7 @@ func (s *Service) SignIn(ctx context.Context, rawEmail, pw string) (*Session, er
 	}
 	// The per-account limit is there to stop password guessing, so the owner's own
 	// sign-ins do not count against it.
-	s.signInAccount.Reset(email)
+	s.signInAccount.Reset(ctx, email)
 	signedIn(ctx, out)
 	return out, nil
 }
@@ -292,7 +294,7 @@ func (s *Service) RequestEmailVerification(ctx context.Context) (*ent.User, erro
 	if v.User.EmailVerifiedAt != nil {
 		return nil, apperr.New(apperr.Conflict, apperr.ReasonAlreadyVerified, "the email address is already verified")
 	}
-	if err := allow(s.verifyUser, v.User.ID); err != nil {
+	if err := allow(ctx, s.verifyUser, v.User.ID); err != nil {
 		return nil, err
 	}
 	err = s.db.Tx(ctx, func(tx *ent.Tx) error {
@@ -329,10 +331,10 @@ func (s *Service) RequestPasswordReset(ctx context.Context, rawEmail string) (st
 	if err != nil {
 		return "", err
 	}
-	if err := allow(s.resetIP, auth.RequestFromContext(ctx).IP); err != nil {
+	if err := allow(ctx, s.resetIP, auth.RequestFromContext(ctx).IP); err != nil {
 		return "", err
 	}
-	if err := allow(s.resetAccount, email); err != nil {
+	if err := allow(ctx, s.resetAccount, email); err != nil {
 		return "", err
 	}
 	sctx := viewer.System(ctx)
@@ -546,8 +548,8 @@ func (s *Service) DeleteExpiredTokens(ctx context.Context) (int, error) {
 		Exec(viewer.System(ctx))
 }
 
-func allow(l *ratelimit.Limiter, key string) error {
-	if ok, wait := l.Allow(key); !ok {
+func allow(ctx context.Context, l *ratelimit.Limiter, key string) error {
+	if ok, wait := l.Allow(ctx, key); !ok {
 		return apperr.Limited(wait)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -29,6 +30,7 @@ import (
 	"github.com/orgql/orgql/internal/mail"
 	"github.com/orgql/orgql/internal/org"
 	"github.com/orgql/orgql/internal/password"
+	"github.com/orgql/orgql/internal/ratelimit"
 	"github.com/orgql/orgql/internal/realtime"
 )
 
@@ -60,6 +62,7 @@ type App struct {
 	Feeds    *realtime.Feeds
 	Sockets  *gqlws.Hub
 	log      *slog.Logger
+	redis    io.Closer // the Redis client, when configured
 }
 
 // New opens and migrates the database and builds the services and handler.
@@ -100,6 +103,19 @@ func New(ctx context.Context, o Options) (*App, error) {
 		MaxAge:      cfg.SessionMaxAge,
 		TrustProxy:  cfg.TrustProxy,
 	}, log)
+	var bus realtime.Bus = realtime.Local{}
+	var shared *ratelimit.Shared
+	var redisClient io.Closer
+	if cfg.RedisURL != "" {
+		rb, err := realtime.NewRedis(cfg.RedisURL, log)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		bus, redisClient = rb, rb.Client
+		// The same Redis counts the rate limits across instances.
+		shared = ratelimit.NewShared(rb.Client, log)
+	}
 	limits := account.DefaultLimits
 	if o.Limits != nil {
 		limits = *o.Limits
@@ -109,17 +125,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 		VerificationTTL: cfg.VerificationTTL,
 		ResetTTL:        cfg.ResetTTL,
 		Limits:          limits,
+		SharedLimits:    shared,
 	}, log)
 
-	var bus realtime.Bus = realtime.Local{}
-	if cfg.RedisURL != "" {
-		rb, err := realtime.NewRedis(cfg.RedisURL, log)
-		if err != nil {
-			db.Close()
-			return nil, err
-		}
-		bus = rb
-	}
 	sockets := gqlws.NewHub(cfg.WebsocketPing)
 	feeds := realtime.New(db.Client, bus, realtime.Options{
 		PollInterval: cfg.RealtimePollInterval,
@@ -141,12 +149,13 @@ func New(ctx context.Context, o Options) (*App, error) {
 		MaxPendingInvitations: cfg.MaxPendingInvitations,
 		InvitesPerHour:        cfg.InvitationsPerHour,
 		ResendCooldown:        cfg.InvitationResendCooldown,
+		SharedLimits:          shared,
 		NotifyMail:            outbox.Notify,
 	}, feeds.Committed, log)
 	accounts.SetInvitations(orgs)
 
 	a := &App{DB: db, Outbox: outbox, Sessions: sessions, Accounts: accounts, Orgs: orgs,
-		Feeds: feeds, Sockets: sockets, log: log}
+		Feeds: feeds, Sockets: sockets, log: log, redis: redisClient}
 	a.Handler = a.routes(cfg, &graph.Resolver{DB: db, Accounts: accounts, Orgs: orgs, Feeds: feeds, BaseURL: cfg.BaseURL})
 	return a, nil
 }
@@ -282,8 +291,11 @@ func (a *App) janitor(ctx context.Context) error {
 	}
 }
 
-// Close closes the database.
+// Close closes the database and the Redis client.
 func (a *App) Close() error {
+	if a.redis != nil {
+		_ = a.redis.Close()
+	}
 	if err := a.DB.Close(); err != nil {
 		return fmt.Errorf("closing database: %w", err)
 	}

@@ -130,7 +130,7 @@ func Parse(args []string, out io.Writer) (Config, error) {
 	fs.DurationVar(&c.SessionMaxAge, "session-max-age", c.SessionMaxAge, "end sessions this long after sign-in")
 	fs.DurationVar(&c.VerificationTTL, "verification-ttl", c.VerificationTTL, "lifetime of email verification links")
 	fs.DurationVar(&c.ResetTTL, "reset-ttl", c.ResetTTL, "lifetime of password reset links")
-	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis for realtime events across instances, e.g. redis://localhost:6379/0; empty: this instance only")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis for realtime events and rate limits across instances, e.g. redis://localhost:6379/0; empty: this instance only")
 	fs.DurationVar(&c.RealtimePollInterval, "realtime-poll-interval", c.RealtimePollInterval, "how often active event feeds read the event table without a notice (the delay bound when Redis is down)")
 	fs.IntVar(&c.SubscriberBuffer, "subscriber-buffer", c.SubscriberBuffer, "undelivered events a subscriber may have before it is ended (it resumes from a cursor)")
 	fs.DurationVar(&c.WebsocketPing, "websocket-ping", c.WebsocketPing, "a websocket quiet this long is pinged (keep-alive)")

@@ -165,7 +165,7 @@ func (s *Service) inviteOne(ctx context.Context, orgID string, req InviteRequest
 			return err
 		}
 		// Counted only for invitations that would go out.
-		if ok, wait := s.invites.Allow(c.actor.UserID); !ok {
+		if ok, wait := s.invites.Allow(c.ctx, c.actor.UserID); !ok {
 			return apperr.Limited(wait)
 		}
 		tok, hash := token.New()
@@ -335,7 +335,7 @@ func (s *Service) Resend(ctx context.Context, invitationID string, newRole *role
 			e.Message = "the invitation was sent moments ago; try again later"
 			return e
 		}
-		if ok, wait := s.invites.Allow(c.actor.UserID); !ok {
+		if ok, wait := s.invites.Allow(c.ctx, c.actor.UserID); !ok {
 			return apperr.Limited(wait)
 		}
 		if !now.Before(inv.ExpiresAt) {

@@ -42,6 +42,8 @@ type Options struct {
 	// InvitesPerHour limits how many invitations one user sends (and resends) an
 	// hour; 0: no limit.
 	InvitesPerHour int
+	// SharedLimits, when set, counts InvitesPerHour across instances (in Redis).
+	SharedLimits *ratelimit.Shared
 	// ResendCooldown is the least time between two sendings of one invitation.
 	ResendCooldown time.Duration
 	// NotifyMail wakes the mail outbox after a change that queued email commits.
@@ -83,7 +85,7 @@ func New(db *database.DB, opts Options, committed Committed, log *slog.Logger) *
 		committed = func(context.Context, []*ent.Event, []string) {}
 	}
 	return &Service{db: db, opts: opts, log: log, committed: committed,
-		invites: ratelimit.New(opts.InvitesPerHour, time.Hour), clock: time.Now}
+		invites: opts.SharedLimits.New("invites", opts.InvitesPerHour, time.Hour), clock: time.Now}
 }
 
 // errNotFound is what a non-member learns about an organization or member.

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -28,7 +29,7 @@ func TestNilLimiterAllowsAll(t *testing.T) {
 			t.Fatalf("New(%d, %v) = %v, want nil (no limit)", tc.n, tc.period, l)
 		}
 		for i := 0; i < 1000; i++ {
-			if ok, wait := l.Allow("k"); !ok || wait != 0 {
+			if ok, wait := l.Allow(context.Background(), "k"); !ok || wait != 0 {
 				t.Fatalf("nil limiter refused: %v %v", ok, wait)
 			}
 		}
@@ -50,11 +51,11 @@ func TestBurstThenRefused(t *testing.T) {
 		t.Run(fmt.Sprintf("%d per %v", tc.n, tc.period), func(t *testing.T) {
 			l, clk := withClock(New(tc.n, tc.period))
 			for i := 0; i < tc.n; i++ {
-				if ok, wait := l.Allow("k"); !ok || wait != 0 {
+				if ok, wait := l.Allow(context.Background(), "k"); !ok || wait != 0 {
 					t.Fatalf("event %d of the burst refused (wait %v)", i+1, wait)
 				}
 			}
-			ok, wait := l.Allow("k")
+			ok, wait := l.Allow(context.Background(), "k")
 			if ok {
 				t.Fatalf("event %d allowed, want refused", tc.n+1)
 			}
@@ -63,19 +64,19 @@ func TestBurstThenRefused(t *testing.T) {
 			}
 			// Refused attempts do not use up tokens or push the wait further.
 			for i := 0; i < 50; i++ {
-				if ok, w := l.Allow("k"); ok || w != wait {
+				if ok, w := l.Allow(context.Background(), "k"); ok || w != wait {
 					t.Fatalf("retry %d: allowed=%v wait=%v, want refused with the same wait %v", i, ok, w, wait)
 				}
 			}
 			clk.advance(wait - time.Millisecond)
-			if ok, _ := l.Allow("k"); ok {
+			if ok, _ := l.Allow(context.Background(), "k"); ok {
 				t.Fatalf("allowed before the wait was over")
 			}
 			clk.advance(time.Millisecond)
-			if ok, _ := l.Allow("k"); !ok {
+			if ok, _ := l.Allow(context.Background(), "k"); !ok {
 				t.Fatalf("refused after the wait was over")
 			}
-			if ok, _ := l.Allow("k"); ok {
+			if ok, _ := l.Allow(context.Background(), "k"); ok {
 				t.Fatalf("one interval refilled more than one event")
 			}
 		})
@@ -86,11 +87,11 @@ func TestRefillAfterPeriod(t *testing.T) {
 	l, clk := withClock(New(5, time.Minute))
 	for round := 0; round < 3; round++ {
 		for i := 0; i < 5; i++ {
-			if ok, _ := l.Allow("k"); !ok {
+			if ok, _ := l.Allow(context.Background(), "k"); !ok {
 				t.Fatalf("round %d: event %d refused", round, i+1)
 			}
 		}
-		if ok, _ := l.Allow("k"); ok {
+		if ok, _ := l.Allow(context.Background(), "k"); ok {
 			t.Fatalf("round %d: event 6 allowed", round)
 		}
 		clk.advance(time.Minute) // a full period refills the whole burst
@@ -98,11 +99,11 @@ func TestRefillAfterPeriod(t *testing.T) {
 	// Idle time does not bank more than one burst.
 	clk.advance(24 * time.Hour)
 	for i := 0; i < 5; i++ {
-		if ok, _ := l.Allow("k"); !ok {
+		if ok, _ := l.Allow(context.Background(), "k"); !ok {
 			t.Fatalf("after a day: event %d refused", i+1)
 		}
 	}
-	if ok, _ := l.Allow("k"); ok {
+	if ok, _ := l.Allow(context.Background(), "k"); ok {
 		t.Fatalf("after a day: more than a burst allowed")
 	}
 }
@@ -110,19 +111,19 @@ func TestRefillAfterPeriod(t *testing.T) {
 func TestKeysIndependent(t *testing.T) {
 	l, _ := withClock(New(2, time.Minute))
 	for i := 0; i < 2; i++ {
-		l.Allow("203.0.113.7")
+		l.Allow(context.Background(), "203.0.113.7")
 	}
-	if ok, _ := l.Allow("203.0.113.7"); ok {
+	if ok, _ := l.Allow(context.Background(), "203.0.113.7"); ok {
 		t.Fatalf("exhausted key allowed")
 	}
 	for _, k := range []string{"203.0.113.8", "", "ada@example.com", "203.0.113.7 "} {
-		if ok, _ := l.Allow(k); !ok {
+		if ok, _ := l.Allow(context.Background(), k); !ok {
 			t.Fatalf("key %q refused because another key is exhausted", k)
 		}
 	}
 	// Limiters are independent of each other too.
 	other, _ := withClock(New(2, time.Minute))
-	if ok, _ := other.Allow("203.0.113.7"); !ok {
+	if ok, _ := other.Allow(context.Background(), "203.0.113.7"); !ok {
 		t.Fatalf("a second limiter shares buckets with the first")
 	}
 }
@@ -139,7 +140,7 @@ func TestConcurrentAllow(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
-				if ok, _ := l.Allow("k"); ok {
+				if ok, _ := l.Allow(context.Background(), "k"); ok {
 					mu.Lock()
 					allowed++
 					mu.Unlock()
@@ -157,24 +158,24 @@ func TestResetGivesAFullBurstToThatKeyOnly(t *testing.T) {
 	l, _ := withClock(New(3, time.Hour))
 	for _, k := range []string{"a", "b"} {
 		for i := 0; i < 3; i++ {
-			l.Allow(k)
+			l.Allow(context.Background(), k)
 		}
-		if ok, _ := l.Allow(k); ok {
+		if ok, _ := l.Allow(context.Background(), k); ok {
 			t.Fatalf("%s: allowed past the burst", k)
 		}
 	}
-	l.Reset("a")
+	l.Reset(context.Background(), "a")
 	for i := 0; i < 3; i++ {
-		if ok, _ := l.Allow("a"); !ok {
+		if ok, _ := l.Allow(context.Background(), "a"); !ok {
 			t.Fatalf("a: event %d refused after Reset", i+1)
 		}
 	}
-	if ok, _ := l.Allow("a"); ok {
+	if ok, _ := l.Allow(context.Background(), "a"); ok {
 		t.Fatalf("a: Reset gave more than one burst")
 	}
-	if ok, _ := l.Allow("b"); ok {
+	if ok, _ := l.Allow(context.Background(), "b"); ok {
 		t.Fatalf("b: Reset of a refilled b")
 	}
 	var nl *Limiter
-	nl.Reset("a") // a nil limiter has nothing to forget
+	nl.Reset(context.Background(), "a") // a nil limiter has nothing to forget
 }
