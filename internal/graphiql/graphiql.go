@@ -12,12 +12,13 @@
 package graphiql
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -59,9 +60,9 @@ func Page(title, endpoint string) http.Handler {
 		playground.WithGraphiqlReactVersion(Prefix+reactJS, Prefix+reactDOMJS, Integrity(reactJS), Integrity(reactDOMJS)),
 	)
 	// The page is the same for every request: render it once.
-	rec := httptest.NewRecorder()
-	render(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	page := rec.Body.Bytes()
+	rec := &recorder{header: http.Header{}}
+	render(rec, &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/"}})
+	page := rec.Bytes()
 	csp := "default-src 'none'; script-src 'self'" + inlineScriptHashes(page) +
 		"; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'" +
 		"; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -74,6 +75,15 @@ func Page(title, endpoint string) http.Handler {
 		_, _ = w.Write(page)
 	})
 }
+
+// recorder keeps what a handler writes.
+type recorder struct {
+	bytes.Buffer
+	header http.Header
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) WriteHeader(int)     {}
 
 var inlineScript = regexp.MustCompile(`(?s)<script>(.*?)</script>`)
 
