@@ -183,6 +183,7 @@ type ComplexityRoot struct {
 	Organization struct {
 		AuditLog    func(childComplexity int, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string]) int
 		CreatedAt   func(childComplexity int) int
+		EventCursor func(childComplexity int) int
 		ID          func(childComplexity int) int
 		Invitations func(childComplexity int, status *model.InvitationStatus, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string]) int
 		LogoURL     func(childComplexity int) int
@@ -413,6 +414,7 @@ type OrganizationResolver interface {
 	MemberCount(ctx context.Context, obj *ent.Organization) (int, error)
 	Members(ctx context.Context, obj *ent.Organization, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string], orderBy *org.MemberOrder, filter *org.MemberFilter) (*ent.MemberConnection, error)
 	AuditLog(ctx context.Context, obj *ent.Organization, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string]) (*ent.OrganizationEventConnection, error)
+	EventCursor(ctx context.Context, obj *ent.Organization) (string, error)
 }
 type OrganizationEventResolver interface {
 	Actor(ctx context.Context, obj *ent.Event) (*ent.User, error)
@@ -1071,6 +1073,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.CreatedAt(childComplexity), true
+	case "Organization.eventCursor":
+		if e.ComplexityRoot.Organization.EventCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.EventCursor(childComplexity), true
 	case "Organization.id":
 		if e.ComplexityRoot.Organization.ID == nil {
 			break
@@ -3724,6 +3732,17 @@ type Subscription {
   viewerEvents: ViewerEvent!
 }
 
+extend type Organization {
+  """
+  Where the organization's event feed stands: the ` + "`" + `cursor` + "`" + ` of its latest event.
+  Read it in the same query as the data you display, then subscribe to
+  ` + "`" + `organizationEvents` + "`" + ` with ` + "`" + `after` + "`" + ` set to it. The stream then carries every change
+  made after that data was read, with no gap (a change made while the query ran
+  may arrive although the data already shows it, so apply events by id).
+  """
+  eventCursor: String!
+}
+
 extend type OrganizationEvent {
   """
   The event's position in the organization's feed: pass it as ` + "`" + `after` + "`" + ` to resume.
@@ -4045,6 +4064,8 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 		return ec.fieldContext_Organization_members(ctx, field)
 	case "auditLog":
 		return ec.fieldContext_Organization_auditLog(ctx, field)
+	case "eventCursor":
+		return ec.fieldContext_Organization_eventCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Organization", field.Name)
 }
@@ -8100,6 +8121,29 @@ func (ec *executionContext) fieldContext_Organization_auditLog(ctx context.Conte
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Organization_eventCursor(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_eventCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Organization().EventCursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_eventCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Organization", field, true, true, "String")
 }
 
 func (ec *executionContext) _OrganizationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.OrganizationConnection) (ret graphql.Marshaler) {
@@ -14149,6 +14193,12 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Organization_auditLog(ctx, field, obj)
+				})
+		case "eventCursor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Organization_eventCursor(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

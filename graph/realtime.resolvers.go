@@ -15,6 +15,10 @@ import (
 	"github.com/orgql/orgql/internal/realtime"
 )
 
+func (r *organizationResolver) EventCursor(ctx context.Context, obj *ent.Organization) (string, error) {
+	return realtime.Cursor(obj.EventSequence), nil
+}
+
 func (r *organizationEventResolver) Invitation(ctx context.Context, obj *ent.Event) (*ent.Invitation, error) {
 	if obj.InvitationID == nil || obj.OrganizationID == nil {
 		return nil, nil
