@@ -4,9 +4,9 @@
 // live event. Run it against a fresh server (it signs up
 // ada@example.com) after updating the embedded GraphiQL:
 //
-//   npm install --prefix internal/graphiql/browsercheck
+//   npm install --prefix internal/browsercheck
 //   go run . --listen 127.0.0.1:18080 --database-url sqlite:/tmp/check.db &
-//   node internal/graphiql/browsercheck/check.js http://127.0.0.1:18080 /usr/bin/chromium
+//   node internal/browsercheck/graphiql.js http://127.0.0.1:18080 /usr/bin/chromium
 //
 // It exits non-zero when a step fails.
 const { chromium } = require('playwright-core');
