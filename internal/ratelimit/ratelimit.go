@@ -22,11 +22,14 @@ import (
 // maxKeys bounds the memory of one limiter (about 100 bytes a key).
 const maxKeys = 100_000
 
-// sharedTimeout bounds a Redis round trip on the request path; after a failure,
-// requests count locally for retryShared before Redis is tried again, so that an
-// outage costs one request in that time the timeout, not every request.
+// sharedTimeout bounds a Redis round trip on the request path (a round trip to
+// a healthy Redis takes well under a millisecond; an invitation takes its token
+// inside its transaction, so this also bounds how long a dead Redis can hold it).
+// After a failure, limiters count locally for retryShared before trying Redis
+// again: while Redis is unreachable, only the requests that arrive while one try
+// is pending, once every retryShared, wait up to sharedTimeout.
 const (
-	sharedTimeout = 500 * time.Millisecond
+	sharedTimeout = 200 * time.Millisecond
 	retryShared   = 5 * time.Second
 )
 

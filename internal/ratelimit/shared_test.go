@@ -1,12 +1,14 @@
 package ratelimit
 
-// Limits shared through Redis (run when Redis answers at 127.0.0.1:6379; they use
-// database 6, which they flush): two instances draw from one count, a reset on one
-// is seen by the other, concurrent takes never exceed the limit, and an
-// unreachable Redis falls back to counting per instance.
+// Limits shared through Redis (run when Redis answers at 127.0.0.1:6379, on
+// database 6, with limiter names of their own for each run, so that they neither
+// see earlier runs' counts nor touch anyone's data): two instances draw from one
+// count, a reset on one is seen by the other, concurrent takes never exceed the
+// limit, and an unreachable Redis falls back to counting per instance.
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"net"
@@ -20,8 +22,9 @@ import (
 
 const testRedis = "127.0.0.1:6379"
 
-// twoInstances returns the shared limits of two instances on one Redis database.
-func twoInstances(t *testing.T) (a, b *Shared) {
+// twoInstances returns the shared limits of two instances on one Redis database,
+// and a prefix that makes limiter names unique to this run.
+func twoInstances(t *testing.T) (a, b *Shared, run string) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", testRedis, time.Second)
 	if err != nil {
@@ -35,18 +38,13 @@ func twoInstances(t *testing.T) (a, b *Shared) {
 		t.Cleanup(func() { rdb.Close() })
 		shared = append(shared, NewShared(rdb, log))
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: testRedis, DB: 6})
-	defer rdb.Close()
-	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
-	return shared[0], shared[1]
+	return shared[0], shared[1], "test-" + rand.Text() + "-"
 }
 
 func TestSharedAcrossInstances(t *testing.T) {
-	a, b := twoInstances(t)
+	a, b, run := twoInstances(t)
 	ctx := context.Background()
-	la, lb := a.New("test-across", 3, time.Minute), b.New("test-across", 3, time.Minute)
+	la, lb := a.New(run+"across", 3, time.Minute), b.New(run+"across", 3, time.Minute)
 	for i, l := range []*Limiter{la, lb, la} {
 		if ok, wait := l.Allow(ctx, "k"); !ok {
 			t.Fatalf("take %d refused (wait %v)", i+1, wait)
@@ -62,7 +60,7 @@ func TestSharedAcrossInstances(t *testing.T) {
 	if ok, _ := la.Allow(ctx, "other"); !ok {
 		t.Fatal("another key was refused")
 	}
-	if ok, _ := a.New("test-other", 3, time.Minute).Allow(ctx, "k"); !ok {
+	if ok, _ := a.New(run+"other", 3, time.Minute).Allow(ctx, "k"); !ok {
 		t.Fatal("another limiter was refused")
 	}
 	// A reset on B is seen by A.
@@ -73,8 +71,8 @@ func TestSharedAcrossInstances(t *testing.T) {
 }
 
 func TestSharedConcurrentTakes(t *testing.T) {
-	a, b := twoInstances(t)
-	la, lb := a.New("test-concurrent", 5, time.Minute), b.New("test-concurrent", 5, time.Minute)
+	a, b, run := twoInstances(t)
+	la, lb := a.New(run+"concurrent", 5, time.Minute), b.New(run+"concurrent", 5, time.Minute)
 	var allowed atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 40 {
@@ -126,9 +124,9 @@ func TestSharedUnreachableFallsBack(t *testing.T) {
 // TestSharedRetriedAfterFailure: after a failure an instance counts locally for a
 // while (its takes do not reach Redis), then uses Redis again.
 func TestSharedRetriedAfterFailure(t *testing.T) {
-	a, b := twoInstances(t)
+	a, b, run := twoInstances(t)
 	ctx := context.Background()
-	la, lb := a.New("test-retry", 2, time.Minute), b.New("test-retry", 2, time.Minute)
+	la, lb := a.New(run+"retry", 2, time.Minute), b.New(run+"retry", 2, time.Minute)
 	a.retryAt.Store(time.Now().Add(time.Hour).UnixNano()) // as if Redis just failed
 	la.Allow(ctx, "k")
 	la.Allow(ctx, "k")

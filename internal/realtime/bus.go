@@ -33,15 +33,26 @@ type Notice struct {
 	Instance string `json:"i,omitempty"`
 	Seq      int64  `json:"s,omitempty"`
 	Beat     bool   `json:"b,omitempty"`
+	// Sync asks every instance to beat now (sent when a subscription starts, so
+	// that its instance learns everyone's numbers at once). Bye: the instance is
+	// stopping, Seq was its last notice.
+	Sync bool `json:"y,omitempty"`
+	Bye  bool `json:"z,omitempty"`
+
+	// subscribed marks the local message of a (re)started subscription, handled in
+	// order with the notices; again: after an outage.
+	subscribed, again bool
 }
 
 // Bus carries notices between instances.
 type Bus interface {
 	// Publish sends a notice to every instance (this one included).
 	Publish(ctx context.Context, n Notice) error
-	// Run receives notices until ctx ends. reconnected is called when the bus comes
-	// back after an outage, so that the feeds catch up on what it missed.
-	Run(ctx context.Context, deliver func(Notice), reconnected func()) error
+	// Run receives notices until ctx ends. subscribed is called each time the
+	// subscription starts, before the first notice it delivers; again is true when
+	// notices may have been missed before (the bus was unreachable), so that the
+	// feeds catch up.
+	Run(ctx context.Context, deliver func(Notice), subscribed func(again bool)) error
 }
 
 // Local is the bus of a single instance: nothing crosses a process.
@@ -51,7 +62,7 @@ type Local struct{}
 func (Local) Publish(context.Context, Notice) error { return nil }
 
 // Run waits for ctx to end.
-func (Local) Run(ctx context.Context, _ func(Notice), _ func()) error {
+func (Local) Run(ctx context.Context, _ func(Notice), _ func(bool)) error {
 	<-ctx.Done()
 	return nil
 }
@@ -86,12 +97,16 @@ func (r *Redis) Publish(ctx context.Context, n Notice) error {
 }
 
 // Run subscribes and delivers notices, resubscribing after failures.
-func (r *Redis) Run(ctx context.Context, deliver func(Notice), reconnected func()) error {
+func (r *Redis) Run(ctx context.Context, deliver func(Notice), subscribed func(again bool)) error {
 	down := false
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		ps := r.Client.Subscribe(ctx, r.Channel)
+		// Closing the subscription is what interrupts a pending receive at shutdown
+		// (go-redis does not heed ctx once the request is sent).
+		stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 		if _, err := ps.Receive(ctx); err != nil {
+			stop()
 			_ = ps.Close()
 			if !down && ctx.Err() == nil {
 				r.Logger.Warn("redis bus unreachable; feeds fall back to polling", "err", err)
@@ -106,11 +121,9 @@ func (r *Redis) Run(ctx context.Context, deliver func(Notice), reconnected func(
 		}
 		if down {
 			r.Logger.Info("redis bus is back; catching up")
-			reconnected()
 		}
+		subscribed(down)
 		backoff = 100 * time.Millisecond
-		// Closing the subscription is what interrupts a pending receive at shutdown.
-		stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 		down = r.receive(ctx, ps, deliver)
 		stop()
 		_ = ps.Close()

@@ -35,8 +35,9 @@ type Options struct {
 	// subscriber is ended with SUBSCRIBER_TOO_SLOW and resumes with a cursor.
 	Buffer int
 	// BeatInterval is how often an idle instance tells the bus the number of the
-	// last notice it sent (default 5 s): the bound on how long a lost last notice
-	// goes unnoticed by the other instances.
+	// last notice it sent (default 5 s): about how long a lost last notice goes
+	// unnoticed by the other instances. An instance unheard for three intervals is
+	// presumed gone with notices unsent (one that stops cleanly says so).
 	BeatInterval time.Duration
 	// SessionsEnded closes the sockets of ended sessions on this instance.
 	SessionsEnded func(ids []string)
@@ -65,9 +66,9 @@ type Feeds struct {
 	instance string
 	sendMu   sync.Mutex
 	sent     int64
-	// heard is the last notice number heard from each other instance. Kept a day:
-	// an instance cut off from Redis for minutes must still show its gap on return.
-	heard *expirable.LRU[string, int64]
+	beatNow  chan struct{}
+	// peers follows the other instances' numbers (Run goroutine only).
+	peers *peers
 
 	mu      sync.Mutex
 	orgs    map[string]*orgFeed
@@ -97,7 +98,8 @@ func New(client *ent.Client, bus Bus, opts Options) *Feeds {
 		outbound: make(chan Notice, 4096),
 		cache:    expirable.NewLRU[string, *Preload](20_000, nil, time.Minute),
 		instance: rand.Text(),
-		heard:    expirable.NewLRU[string, int64](10_000, nil, 24*time.Hour),
+		beatNow:  make(chan struct{}, 1),
+		peers:    newPeers(3 * opts.BeatInterval),
 		orgs:     map[string]*orgFeed{},
 		viewers:  map[*viewerSub]struct{}{},
 	}
@@ -109,7 +111,13 @@ func (f *Feeds) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		_ = f.bus.Run(ctx, f.enqueue, f.caughtUp)
+		// Handled in order with the notices: see handle.
+		_ = f.bus.Run(ctx, f.enqueue, func(again bool) {
+			select {
+			case f.notices <- Notice{subscribed: true, again: again}:
+			case <-ctx.Done():
+			}
+		})
 	}()
 	go func() {
 		defer wg.Done()
@@ -117,6 +125,8 @@ func (f *Feeds) Run(ctx context.Context) error {
 	}()
 	poll := time.NewTicker(f.opts.PollInterval)
 	defer poll.Stop()
+	silence := time.NewTicker(f.opts.BeatInterval)
+	defer silence.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -128,6 +138,11 @@ func (f *Feeds) Run(ctx context.Context) error {
 			f.handle(ctx, n)
 		case <-poll.C:
 			f.poll(ctx)
+		case now := <-silence.C:
+			if k := f.peers.silent(now); k > 0 {
+				f.log.Warn("realtime: an instance went silent without saying goodbye; viewer streams end", "instances", k)
+				f.eventsMissed()
+			}
 		}
 	}
 }
@@ -136,9 +151,10 @@ func (f *Feeds) enqueue(n Notice) {
 	select {
 	case f.notices <- n:
 	default:
-		// Organization feeds catch up by polling; viewer streams cannot, and end.
+		// Organization feeds catch up by polling; viewer streams cannot, and end:
+		// now for a notice of this instance, at the gap it leaves for another's.
 		f.log.Warn("realtime: notice queue full; dropping a notice", "org", n.OrgID)
-		if len(n.Users) > 0 || len(n.Emails) > 0 {
+		if n.Instance == "" && (len(n.Users) > 0 || len(n.Emails) > 0) {
 			f.eventsMissed()
 		}
 	}
@@ -192,7 +208,7 @@ func (f *Feeds) send(n Notice) {
 }
 
 // publish hands queued notices to the bus, each with a bounded wait, and a beat
-// when nothing waits.
+// when nothing waits; when ctx ends, it sends what is queued and says goodbye.
 func (f *Feeds) publish(ctx context.Context) {
 	beat := time.NewTicker(f.opts.BeatInterval)
 	defer beat.Stop()
@@ -200,9 +216,13 @@ func (f *Feeds) publish(ctx context.Context) {
 		var n Notice
 		select {
 		case <-ctx.Done():
+			f.farewell()
 			return
 		case n = <-f.outbound:
 		case <-beat.C:
+		case <-f.beatNow:
+		}
+		if n.Instance == "" { // a beat
 			f.sendMu.Lock()
 			idle, last := len(f.outbound) == 0, f.sent
 			f.sendMu.Unlock()
@@ -211,11 +231,30 @@ func (f *Feeds) publish(ctx context.Context) {
 			}
 			n = Notice{Instance: f.instance, Seq: last, Beat: true}
 		}
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		if err := f.bus.Publish(pctx, n); err != nil && ctx.Err() == nil && !n.Beat {
-			f.log.Warn("realtime: publishing a notice failed; other instances will poll", "err", err)
-		}
-		cancel()
+		f.publishOne(ctx, n)
+	}
+}
+
+// farewell publishes the notices still queued and a goodbye carrying the last
+// number, within a few seconds, so that a clean stop (a rolling deploy) leaves the
+// other instances neither short nor guessing.
+func (f *Feeds) farewell() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for len(f.outbound) > 0 { // only this goroutine takes from it
+		f.publishOne(ctx, <-f.outbound)
+	}
+	f.sendMu.Lock()
+	last := f.sent
+	f.sendMu.Unlock()
+	f.publishOne(ctx, Notice{Instance: f.instance, Seq: last, Bye: true})
+}
+
+func (f *Feeds) publishOne(ctx context.Context, n Notice) {
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := f.bus.Publish(pctx, n); err != nil && ctx.Err() == nil && !n.Beat {
+		f.log.Warn("realtime: publishing a notice failed; other instances will poll", "err", err)
 	}
 }
 
@@ -231,14 +270,36 @@ func (f *Feeds) SessionsEnded(ctx context.Context, ids []string) {
 }
 
 func (f *Feeds) handle(ctx context.Context, n Notice) {
+	if n.subscribed {
+		// After an outage, what was missed is accounted for now, not again at each
+		// instance's next notice; then everyone is asked for their numbers.
+		if n.again {
+			f.peers.reset()
+			f.eventsMissed()
+		}
+		f.send(Notice{Sync: true})
+		return
+	}
 	if n.Instance == f.instance {
 		return // the bus echoes our own notices, handled when they were sent
 	}
-	if n.Instance != "" && f.missedFrom(n) {
-		f.log.Warn("realtime: a notice from another instance was lost; viewer streams end", "instance", n.Instance)
-		f.eventsMissed()
+	if n.Instance != "" {
+		missed, duplicate := f.peers.heard(n, time.Now())
+		if missed {
+			f.log.Warn("realtime: a notice from another instance was lost; viewer streams end", "instance", n.Instance)
+			f.eventsMissed()
+		}
+		if duplicate {
+			return
+		}
+		if n.Sync {
+			select {
+			case f.beatNow <- struct{}{}:
+			default: // one is due already
+			}
+		}
 	}
-	if n.Beat {
+	if n.Beat || n.Bye || n.Sync {
 		return
 	}
 	if len(n.EndedSessions) > 0 {
@@ -261,34 +322,11 @@ func (f *Feeds) handle(ctx context.Context, n Notice) {
 	}
 }
 
-// missedFrom records the number of a notice from another instance and reports
-// whether one before it never arrived. The first notice heard from an instance
-// shows nothing: what it sent before concerned streams this instance did not have
-// (this instance had just started) or ended (after an outage of the bus).
-func (f *Feeds) missedFrom(n Notice) bool {
-	last, known := f.heard.Get(n.Instance)
-	f.heard.Add(n.Instance, max(last, n.Seq))
-	if !known {
-		return false
-	}
-	if n.Beat {
-		return n.Seq > last
-	}
-	return n.Seq > last+1
-}
-
-// caughtUp runs after a bus outage, before the first notice that follows it. The
-// numbers heard before are forgotten: the notices sent meanwhile are accounted for
-// by ending the streams now, not once more when the next notice shows the gap.
-func (f *Feeds) caughtUp() {
-	f.heard.Purge()
-	f.eventsMissed()
-}
-
 // eventsMissed runs when this instance may have missed notices (a bus outage, a
-// notice lost on the way or dropped on a full queue): organization feeds read what
-// they missed from their cursor; viewer streams, which have none, end with
-// EVENTS_MISSED so that clients refetch and subscribe again.
+// notice lost on the way or dropped on a full queue, an instance gone silent):
+// organization feeds read what they missed from their cursor; viewer streams,
+// which have none, end with EVENTS_MISSED so that clients refetch and subscribe
+// again.
 func (f *Feeds) eventsMissed() {
 	f.mu.Lock()
 	orgs := make([]*orgFeed, 0, len(f.orgs))

@@ -28,35 +28,54 @@ type memHub struct {
 	delivers map[*memBus]func(realtime.Notice)
 }
 
-// memBus is one instance's connection to a memHub; fail makes that many of its
-// publishes fail.
+// memBus is one instance's connection to a memHub. failNotices makes that many of
+// its next change notices (not beats, syncs or goodbyes) fail to publish; doubled
+// delivers that many twice (a publish the client retried); cutOff fails every
+// publish (the instance's own link is down).
 type memBus struct {
-	hub       *memHub
-	fail      atomic.Int64
-	published atomic.Int64
+	hub         *memHub
+	failNotices atomic.Int64
+	doubled     atomic.Int64
+	cutOff      atomic.Bool
+	beats       atomic.Int64
+	published   atomic.Int64
+	subscribed  atomic.Pointer[func(bool)]
 }
 
 func newMemHub() *memHub { return &memHub{delivers: map[*memBus]func(realtime.Notice){}} }
 
 func (h *memHub) bus() *memBus { return &memBus{hub: h} }
 
+func isChange(n realtime.Notice) bool { return !n.Beat && !n.Sync && !n.Bye }
+
 func (b *memBus) Publish(_ context.Context, n realtime.Notice) error {
-	if b.fail.Load() > 0 && b.fail.Add(-1) >= 0 {
+	if b.cutOff.Load() || (isChange(n) && b.failNotices.Load() > 0 && b.failNotices.Add(-1) >= 0) {
 		return errors.New("injected failure: bus unreachable")
 	}
+	times := 1
+	if isChange(n) && b.doubled.Load() > 0 && b.doubled.Add(-1) >= 0 {
+		times = 2
+	}
 	b.published.Add(1)
+	if n.Beat {
+		b.beats.Add(1)
+	}
 	b.hub.mu.Lock()
 	defer b.hub.mu.Unlock()
-	for _, deliver := range b.hub.delivers {
-		deliver(n) // to every instance, the sender too, as Redis does
+	for range times {
+		for _, deliver := range b.hub.delivers {
+			deliver(n) // to every instance, the sender too, as Redis does
+		}
 	}
 	return nil
 }
 
-func (b *memBus) Run(ctx context.Context, deliver func(realtime.Notice), _ func()) error {
+func (b *memBus) Run(ctx context.Context, deliver func(realtime.Notice), subscribed func(bool)) error {
+	b.subscribed.Store(&subscribed)
 	b.hub.mu.Lock()
 	b.hub.delivers[b] = deliver
 	b.hub.mu.Unlock()
+	subscribed(false)
 	<-ctx.Done()
 	b.hub.mu.Lock()
 	delete(b.hub.delivers, b)
@@ -64,14 +83,24 @@ func (b *memBus) Run(ctx context.Context, deliver func(realtime.Notice), _ func(
 	return nil
 }
 
+// resubscribe plays the instance's subscription coming back after an outage.
+func (b *memBus) resubscribe() { (*b.subscribed.Load())(true) }
+
 // twoInstances runs feeds A (the fixture's) and B over one database, each on its
-// own bus of one hub, and waits until both listen.
-func twoInstances(t *testing.T, beat time.Duration) (f *fixture, busA *memBus, b *realtime.Feeds) {
+// own bus of one hub, and waits until both listen and each has the other's
+// number. stopB stops B cleanly (it is also stopped at the end of the test).
+func twoInstances(t *testing.T, beat time.Duration) (f *fixture, busA, busB *memBus, b *realtime.Feeds, stopB func()) {
 	t.Helper()
 	hub := newMemHub()
-	busA, busB := hub.bus(), hub.bus()
+	busA, busB = hub.bus(), hub.bus()
 	opts := realtime.Options{PollInterval: time.Hour, BeatInterval: beat}
 	f = newFixture(t, busA, opts, map[string]role.Role{"owner": role.Owner, "mem": role.Member})
+	// A listens before B starts, so that it hears B's request for numbers.
+	waitFor(t, "A to listen", func() bool {
+		hub.mu.Lock()
+		defer hub.mu.Unlock()
+		return len(hub.delivers) == 1
+	})
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	b = realtime.New(f.db.Client, busB, opts)
 	ctx, stop := context.WithCancel(context.Background())
@@ -80,22 +109,33 @@ func twoInstances(t *testing.T, beat time.Duration) (f *fixture, busA *memBus, b
 		defer close(done)
 		_ = b.Run(ctx)
 	}()
-	t.Cleanup(func() {
-		stop()
-		<-done
-	})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var once sync.Once
+	stopB = func() {
+		once.Do(func() {
+			stop()
+			<-done
+		})
+	}
+	t.Cleanup(stopB)
+	// An instance asks for the others' numbers when it subscribes: once A has
+	// answered B's request, B knows A's.
+	waitFor(t, "A to answer B's request for numbers", func() bool {
 		hub.mu.Lock()
 		n := len(hub.delivers)
 		hub.mu.Unlock()
-		if n == 2 {
-			return f, busA, b
-		}
+		return n == 2 && busA.beats.Load() > 0
+	})
+	return f, busA, busB, b, stopB
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("the instances did not start listening")
+			t.Fatalf("waiting for %s", what)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -158,7 +198,7 @@ func expectEnded(t *testing.T, ch <-chan *realtime.ViewerEvent) {
 // still arrive.
 func TestViewerEventsCrossInstancesAndBeatsEndNothing(t *testing.T) {
 	const beat = 20 * time.Millisecond
-	f, busA, b := twoInstances(t, beat)
+	f, busA, _, b, _ := twoInstances(t, beat)
 	v := f.subscribeViewer(b, "mem")
 	f.changeRole("mem", role.Admin)
 	if ve := nextViewer(t, v); ve.Type != realtime.RoleChanged {
@@ -178,11 +218,11 @@ func TestViewerEventsCrossInstancesAndBeatsEndNothing(t *testing.T) {
 // next notice A sends shows the gap, and B ends the viewer stream instead of
 // delivering only the second change.
 func TestLostNoticeShownByNextNotice(t *testing.T) {
-	f, busA, b := twoInstances(t, time.Hour)
+	f, busA, _, b, _ := twoInstances(t, time.Hour)
 	v := f.subscribeViewer(b, "mem")
-	f.changeRole("mem", role.Admin) // a first notice, so B knows A
+	f.changeRole("mem", role.Admin)
 	nextViewer(t, v)
-	busA.fail.Store(1)
+	busA.failNotices.Store(1)
 	f.changeRole("mem", role.Member) // lost
 	f.changeRole("mem", role.Admin)
 	expectEnded(t, v)
@@ -197,11 +237,11 @@ func TestLostNoticeShownByNextNotice(t *testing.T) {
 // TestLostLastNoticeShownByBeat: A's last notice is lost and A sends nothing more;
 // its next beat shows the gap and B ends the viewer stream.
 func TestLostLastNoticeShownByBeat(t *testing.T) {
-	f, busA, b := twoInstances(t, 50*time.Millisecond)
+	f, busA, _, b, _ := twoInstances(t, 50*time.Millisecond)
 	v := f.subscribeViewer(b, "mem")
 	f.changeRole("mem", role.Admin)
 	nextViewer(t, v)
-	busA.fail.Store(1)
+	busA.failNotices.Store(1)
 	f.changeRole("mem", role.Member) // lost, and nothing follows
 	expectEnded(t, v)
 }
@@ -219,5 +259,79 @@ func TestViewerNoticeUnreadableEndsStreams(t *testing.T) {
 	expectEnded(t, v)
 	if n := f.failReplays.Load(); n != 0 {
 		t.Fatalf("the injected failure was not reached (%d left)", n)
+	}
+}
+
+// expectNone fails if the viewer stream delivers anything, or ends, within d.
+func expectNone(t *testing.T, ch <-chan *realtime.ViewerEvent, d time.Duration) {
+	t.Helper()
+	select {
+	case ve, ok := <-ch:
+		if !ok {
+			t.Fatal("the viewer stream ended")
+		}
+		t.Fatalf("an unexpected viewer event: %+v", ve)
+	case <-time.After(d):
+	}
+}
+
+// TestDuplicateNoticeDeliveredOnce: a notice the bus delivers twice (the Redis
+// client retried a publish that had gone through) gives one viewer event.
+func TestDuplicateNoticeDeliveredOnce(t *testing.T) {
+	f, busA, _, b, _ := twoInstances(t, time.Hour)
+	v := f.subscribeViewer(b, "mem")
+	busA.doubled.Store(1)
+	f.changeRole("mem", role.Admin)
+	if ve := nextViewer(t, v); ve.Type != realtime.RoleChanged {
+		t.Fatalf("want ROLE_CHANGED, got %+v", ve)
+	}
+	expectNone(t, v, 300*time.Millisecond)
+	if busA.doubled.Load() > 0 {
+		t.Fatal("the notice was not doubled")
+	}
+}
+
+// TestLostNoticeAfterResubscribe: B's own subscription comes back after an outage
+// (its viewer streams end, as they may have missed notices); a stream opened
+// after that is not left short either: A's next notice is lost, the one after it
+// shows the gap, since B learnt A's number right after resubscribing.
+func TestLostNoticeAfterResubscribe(t *testing.T) {
+	f, busA, busB, b, _ := twoInstances(t, time.Hour)
+	old := f.subscribeViewer(b, "mem")
+	beats := busA.beats.Load()
+	busB.resubscribe()
+	expectEnded(t, old)
+	waitFor(t, "A to answer B's new request for numbers", func() bool { return busA.beats.Load() > beats })
+	v := f.subscribeViewer(b, "mem")
+	busA.failNotices.Store(1)
+	f.changeRole("mem", role.Admin) // lost
+	f.changeRole("mem", role.Member)
+	expectEnded(t, v)
+}
+
+// TestSilentInstanceEndsStreams: A's own link to the bus is down, so nothing it
+// sends arrives, beats included: after three beat intervals B presumes A gone with
+// notices unsent and ends its viewer streams.
+func TestSilentInstanceEndsStreams(t *testing.T) {
+	f, busA, _, b, _ := twoInstances(t, 30*time.Millisecond)
+	v := f.subscribeViewer(b, "mem")
+	busA.cutOff.Store(true)
+	f.changeRole("mem", role.Admin) // never arrives
+	expectEnded(t, v)
+}
+
+// TestCleanStopSaysGoodbye: B stops cleanly (a rolling deploy): it says goodbye,
+// so A does not presume it gone with notices unsent, and A's viewer streams stay
+// open; notices B queued before stopping are published first.
+func TestCleanStopSaysGoodbye(t *testing.T) {
+	const beat = 30 * time.Millisecond
+	f, _, busB, _, stopB := twoInstances(t, beat)
+	waitFor(t, "B to beat", func() bool { return busB.beats.Load() > 0 }) // A knows B
+	v := f.subscribeViewer(f.feeds, "mem")
+	stopB()
+	expectNone(t, v, 10*beat) // past the silence that would end it
+	f.changeRole("mem", role.Admin)
+	if ve := nextViewer(t, v); ve.Type != realtime.RoleChanged {
+		t.Fatalf("want ROLE_CHANGED, got %+v", ve)
 	}
 }

@@ -347,7 +347,7 @@ func TestCursor(t *testing.T) {
 type deafBus struct{}
 
 func (deafBus) Publish(context.Context, realtime.Notice) error { return fmt.Errorf("bus down") }
-func (deafBus) Run(ctx context.Context, _ func(realtime.Notice), _ func()) error {
+func (deafBus) Run(ctx context.Context, _ func(realtime.Notice), _ func(bool)) error {
 	<-ctx.Done()
 	return nil
 }
