@@ -231,7 +231,9 @@ func (f *Feeds) publish(ctx context.Context) {
 			}
 			n = Notice{Instance: f.instance, Seq: last, Beat: true}
 		}
-		f.publishOne(ctx, n)
+		// Not cancelled with ctx: a notice taken from the queue as the instance
+		// stops is still published (the wait stays bounded).
+		f.publishOne(context.WithoutCancel(ctx), n)
 	}
 }
 
