@@ -78,7 +78,9 @@ function mailedToken(to) {
 
 (async () => {
   await startServer();
-  const preview = spawn('npx', ['vite', 'preview'], { cwd: __dirname, env: { ...process.env, ORGQL_URL: api }, stdio: 'ignore' });
+  // vite itself, not through npx, so that killing the child stops the server.
+  const preview = spawn(process.execPath, [path.join(__dirname, 'node_modules', 'vite', 'bin', 'vite.js'), 'preview'],
+    { cwd: __dirname, env: { ...process.env, ORGQL_URL: api }, stdio: 'ignore' });
   children.push(preview);
   await until('vite preview did not start', async () => (await fetch(app + '/')).ok, 30000);
 
