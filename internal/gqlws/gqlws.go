@@ -227,9 +227,8 @@ func (c *conn) heardFrom() {
 // life: a stack it grew once would be kept by every idle connection, where a read
 // alone needs 4 KB.
 func (c *conn) onWorker(fn func()) {
-	c.t.poolOnce.Do(c.t.startPools)
 	done := make(chan struct{})
-	c.t.handlers.run(func() {
+	c.t.handlerPool().run(func() {
 		defer close(done)
 		fn()
 	})
@@ -617,6 +616,11 @@ func (c *conn) execute(ctx context.Context, o *op, operation operation) {
 func (t *Transport) workers() *workerPool {
 	t.poolOnce.Do(t.startPools)
 	return t.pool
+}
+
+func (t *Transport) handlerPool() *workerPool {
+	t.poolOnce.Do(t.startPools)
+	return t.handlers
 }
 
 // startPools makes two pools, so that handling a message (which may wait on the

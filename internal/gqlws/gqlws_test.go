@@ -190,6 +190,30 @@ type fixture struct {
 	url  string
 }
 
+// runHub runs the hub, pinging quiet connections after interval, for the rest of
+// the test.
+func (f *fixture) runHub(interval time.Duration) {
+	f.hub.PingInterval = interval
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.hub.Run(ctx) }()
+	f.t.Cleanup(func() { cancel(); <-done })
+}
+
+// deafPeer connects an authenticated graphql-transport-ws client that never
+// answers pings (a peer that vanished without closing).
+func (f *fixture) deafPeer() *client {
+	f.t.Helper()
+	c, err := f.dialErr(nil, ProtocolTransportWS)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	c.c.SetPingHandler(func(string) error { return nil })
+	c.pump()
+	c.init(bearer("good"))
+	return c
+}
+
 // authenticate accepts "Bearer good" (session s1), "Bearer other" (session s2),
 // "Bearer expiring" (session s3, ending 300 ms from now), and the cookie sid=good.
 func authenticate(r *http.Request, payload map[string]any) (Session, error) {
@@ -773,11 +797,7 @@ func TestWSPingPong(t *testing.T) {
 func TestWSHubPingsKeepClientsAlive(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.hub.PingInterval = 50 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan struct{})
-	go func() { defer close(runDone); _ = f.hub.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-runDone })
+	f.runHub(50 * time.Millisecond)
 
 	var pings atomic.Int64
 	c, err := f.dialErr(nil, ProtocolTransportWS)
@@ -808,11 +828,7 @@ func TestWSHubPingsKeepClientsAlive(t *testing.T) {
 func TestWSHubPingsOnlyQuietPeers(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.hub.PingInterval = 300 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan struct{})
-	go func() { defer close(runDone); _ = f.hub.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-runDone })
+	f.runHub(300 * time.Millisecond)
 
 	dialCounting := func() (*client, *atomic.Int64) {
 		var n atomic.Int64
@@ -881,19 +897,9 @@ func TestWSHubPingsOnlyQuietPeers(t *testing.T) {
 func TestWSBusySilentPeerDropped(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.hub.PingInterval = 50 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan struct{})
-	go func() { defer close(runDone); _ = f.hub.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-runDone })
+	f.runHub(50 * time.Millisecond)
 
-	c, err := f.dialErr(nil, ProtocolTransportWS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.c.SetPingHandler(func(string) error { return nil }) // never answers
-	c.pump()
-	c.init(bearer("good"))
+	c := f.deafPeer()
 	c.subscribe("1", "tick:50")
 	start, results := time.Now(), 0
 	deadline := time.After(15 * time.Second)
@@ -921,11 +927,7 @@ func TestWSBusySilentPeerDropped(t *testing.T) {
 func TestWSLegacyIdleClientStaysConnected(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.hub.PingInterval = 50 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan struct{})
-	go func() { defer close(runDone); _ = f.hub.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-runDone })
+	f.runHub(50 * time.Millisecond)
 
 	c := f.dial(ProtocolLegacy)
 	c.init(bearer("good"))
@@ -963,19 +965,9 @@ func TestWSLegacyIdleClientStaysConnected(t *testing.T) {
 func TestWSSilentClientDropped(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.hub.PingInterval = 50 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan struct{})
-	go func() { defer close(runDone); _ = f.hub.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-runDone })
+	f.runHub(50 * time.Millisecond)
 
-	c, err := f.dialErr(nil, ProtocolTransportWS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.c.SetPingHandler(func(string) error { return nil }) // never answers
-	c.pump()
-	c.init(bearer("good"))
+	c := f.deafPeer()
 	c.subscribe("w", "wait:silent")
 	recv(t, f.exec.started, "silent")
 	// Dropped after the idle read deadline (2 × 50 ms + 5 s); its operation ends.

@@ -96,14 +96,30 @@ func (r *Redis) Publish(ctx context.Context, n Notice) error {
 	return r.Client.Publish(ctx, r.Channel, b).Err()
 }
 
-// Run subscribes and delivers notices, resubscribing after failures.
+// Run subscribes and delivers notices, resubscribing after failures. It returns as
+// soon as ctx ends: a subscription request that a stuck server never answers
+// holds its goroutine until the client's read timeout (go-redis does not heed ctx
+// there), and shutdown need not wait for it, as nothing is delivered after ctx
+// ended. Closing the client ends it at once.
 func (r *Redis) Run(ctx context.Context, deliver func(Notice), subscribed func(again bool)) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.run(ctx, deliver, subscribed)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+func (r *Redis) run(ctx context.Context, deliver func(Notice), subscribed func(again bool)) {
 	down := false
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		ps := r.Client.Subscribe(ctx, r.Channel)
-		// Closing the subscription is what interrupts a pending receive at shutdown
-		// (go-redis does not heed ctx once the request is sent).
+		// Closing the subscription interrupts a pending receive at shutdown.
 		stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 		if _, err := ps.Receive(ctx); err != nil {
 			stop()
@@ -128,7 +144,6 @@ func (r *Redis) Run(ctx context.Context, deliver func(Notice), subscribed func(a
 		stop()
 		_ = ps.Close()
 	}
-	return nil
 }
 
 // receive delivers messages until the subscription fails (true) or ctx ends.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -333,5 +334,43 @@ func TestCleanStopSaysGoodbye(t *testing.T) {
 	f.changeRole("mem", role.Admin)
 	if ve := nextViewer(t, v); ve.Type != realtime.RoleChanged {
 		t.Fatalf("want ROLE_CHANGED, got %+v", ve)
+	}
+}
+
+// TestRedisBusStopsOnAStuckServer: a Redis that accepts connections and never
+// answers must not hold up shutdown (go-redis does not heed a cancelled context
+// once a request is sent; its read timeout is 3 s).
+func TestRedisBusStopsOnAStuckServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	bus, err := realtime.NewRedis("redis://"+ln.Addr().String()+"/0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Client.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = bus.Run(ctx, func(realtime.Notice) {}, func(bool) {})
+	}()
+	time.Sleep(200 * time.Millisecond) // the subscription request is pending
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		t.Fatal("Run did not return within 1 s of its context ending")
 	}
 }
