@@ -112,6 +112,11 @@ var schemaGraph = func() *sqlgraph.Schema {
 			member.FieldRole:           {Type: field.TypeEnum, Column: member.FieldRole},
 			member.FieldCreatedAt:      {Type: field.TypeTime, Column: member.FieldCreatedAt},
 			member.FieldUpdatedAt:      {Type: field.TypeTime, Column: member.FieldUpdatedAt},
+			member.FieldUserNameKey:    {Type: field.TypeString, Column: member.FieldUserNameKey},
+			member.FieldUserEmail:      {Type: field.TypeString, Column: member.FieldUserEmail},
+			member.FieldOrgNameKey:     {Type: field.TypeString, Column: member.FieldOrgNameKey},
+			member.FieldOrgSlug:        {Type: field.TypeString, Column: member.FieldOrgSlug},
+			member.FieldOrgCreatedAt:   {Type: field.TypeTime, Column: member.FieldOrgCreatedAt},
 		},
 	}
 	graph.Nodes[4] = &sqlgraph.Node{
@@ -125,13 +130,20 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Organization",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			organization.FieldCreatedAt:     {Type: field.TypeTime, Column: organization.FieldCreatedAt},
-			organization.FieldUpdatedAt:     {Type: field.TypeTime, Column: organization.FieldUpdatedAt},
-			organization.FieldName:          {Type: field.TypeString, Column: organization.FieldName},
-			organization.FieldNameKey:       {Type: field.TypeString, Column: organization.FieldNameKey},
-			organization.FieldSlug:          {Type: field.TypeString, Column: organization.FieldSlug},
-			organization.FieldLogoHash:      {Type: field.TypeString, Column: organization.FieldLogoHash},
-			organization.FieldEventSequence: {Type: field.TypeInt64, Column: organization.FieldEventSequence},
+			organization.FieldCreatedAt:               {Type: field.TypeTime, Column: organization.FieldCreatedAt},
+			organization.FieldUpdatedAt:               {Type: field.TypeTime, Column: organization.FieldUpdatedAt},
+			organization.FieldName:                    {Type: field.TypeString, Column: organization.FieldName},
+			organization.FieldNameKey:                 {Type: field.TypeString, Column: organization.FieldNameKey},
+			organization.FieldSlug:                    {Type: field.TypeString, Column: organization.FieldSlug},
+			organization.FieldLogoHash:                {Type: field.TypeString, Column: organization.FieldLogoHash},
+			organization.FieldEventSequence:           {Type: field.TypeInt64, Column: organization.FieldEventSequence},
+			organization.FieldMemberCount:             {Type: field.TypeInt, Column: organization.FieldMemberCount},
+			organization.FieldOwnerCount:              {Type: field.TypeInt, Column: organization.FieldOwnerCount},
+			organization.FieldAdminCount:              {Type: field.TypeInt, Column: organization.FieldAdminCount},
+			organization.FieldPendingInvitationCount:  {Type: field.TypeInt, Column: organization.FieldPendingInvitationCount},
+			organization.FieldAcceptedInvitationCount: {Type: field.TypeInt, Column: organization.FieldAcceptedInvitationCount},
+			organization.FieldRejectedInvitationCount: {Type: field.TypeInt, Column: organization.FieldRejectedInvitationCount},
+			organization.FieldCanceledInvitationCount: {Type: field.TypeInt, Column: organization.FieldCanceledInvitationCount},
 		},
 	}
 	graph.Nodes[5] = &sqlgraph.Node{
@@ -186,13 +198,14 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "User",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			user.FieldCreatedAt:       {Type: field.TypeTime, Column: user.FieldCreatedAt},
-			user.FieldUpdatedAt:       {Type: field.TypeTime, Column: user.FieldUpdatedAt},
-			user.FieldEmail:           {Type: field.TypeString, Column: user.FieldEmail},
-			user.FieldName:            {Type: field.TypeString, Column: user.FieldName},
-			user.FieldImageURL:        {Type: field.TypeString, Column: user.FieldImageURL},
-			user.FieldEmailVerifiedAt: {Type: field.TypeTime, Column: user.FieldEmailVerifiedAt},
-			user.FieldPasswordHash:    {Type: field.TypeString, Column: user.FieldPasswordHash},
+			user.FieldCreatedAt:         {Type: field.TypeTime, Column: user.FieldCreatedAt},
+			user.FieldUpdatedAt:         {Type: field.TypeTime, Column: user.FieldUpdatedAt},
+			user.FieldEmail:             {Type: field.TypeString, Column: user.FieldEmail},
+			user.FieldName:              {Type: field.TypeString, Column: user.FieldName},
+			user.FieldImageURL:          {Type: field.TypeString, Column: user.FieldImageURL},
+			user.FieldEmailVerifiedAt:   {Type: field.TypeTime, Column: user.FieldEmailVerifiedAt},
+			user.FieldPasswordHash:      {Type: field.TypeString, Column: user.FieldPasswordHash},
+			user.FieldOrganizationCount: {Type: field.TypeInt, Column: user.FieldOrganizationCount},
 		},
 	}
 	graph.Nodes[8] = &sqlgraph.Node{
@@ -837,6 +850,31 @@ func (f *MemberFilter) WhereUpdatedAt(p entql.TimeP) {
 	f.Where(p.Field(member.FieldUpdatedAt))
 }
 
+// WhereUserNameKey applies the entql string predicate on the user_name_key field.
+func (f *MemberFilter) WhereUserNameKey(p entql.StringP) {
+	f.Where(p.Field(member.FieldUserNameKey))
+}
+
+// WhereUserEmail applies the entql string predicate on the user_email field.
+func (f *MemberFilter) WhereUserEmail(p entql.StringP) {
+	f.Where(p.Field(member.FieldUserEmail))
+}
+
+// WhereOrgNameKey applies the entql string predicate on the org_name_key field.
+func (f *MemberFilter) WhereOrgNameKey(p entql.StringP) {
+	f.Where(p.Field(member.FieldOrgNameKey))
+}
+
+// WhereOrgSlug applies the entql string predicate on the org_slug field.
+func (f *MemberFilter) WhereOrgSlug(p entql.StringP) {
+	f.Where(p.Field(member.FieldOrgSlug))
+}
+
+// WhereOrgCreatedAt applies the entql time.Time predicate on the org_created_at field.
+func (f *MemberFilter) WhereOrgCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(member.FieldOrgCreatedAt))
+}
+
 // WhereHasOrganization applies a predicate to check if query has an edge organization.
 func (f *MemberFilter) WhereHasOrganization() {
 	f.Where(entql.HasEdge("organization"))
@@ -938,6 +976,41 @@ func (f *OrganizationFilter) WhereLogoHash(p entql.StringP) {
 // WhereEventSequence applies the entql int64 predicate on the event_sequence field.
 func (f *OrganizationFilter) WhereEventSequence(p entql.Int64P) {
 	f.Where(p.Field(organization.FieldEventSequence))
+}
+
+// WhereMemberCount applies the entql int predicate on the member_count field.
+func (f *OrganizationFilter) WhereMemberCount(p entql.IntP) {
+	f.Where(p.Field(organization.FieldMemberCount))
+}
+
+// WhereOwnerCount applies the entql int predicate on the owner_count field.
+func (f *OrganizationFilter) WhereOwnerCount(p entql.IntP) {
+	f.Where(p.Field(organization.FieldOwnerCount))
+}
+
+// WhereAdminCount applies the entql int predicate on the admin_count field.
+func (f *OrganizationFilter) WhereAdminCount(p entql.IntP) {
+	f.Where(p.Field(organization.FieldAdminCount))
+}
+
+// WherePendingInvitationCount applies the entql int predicate on the pending_invitation_count field.
+func (f *OrganizationFilter) WherePendingInvitationCount(p entql.IntP) {
+	f.Where(p.Field(organization.FieldPendingInvitationCount))
+}
+
+// WhereAcceptedInvitationCount applies the entql int predicate on the accepted_invitation_count field.
+func (f *OrganizationFilter) WhereAcceptedInvitationCount(p entql.IntP) {
+	f.Where(p.Field(organization.FieldAcceptedInvitationCount))
+}
+
+// WhereRejectedInvitationCount applies the entql int predicate on the rejected_invitation_count field.
+func (f *OrganizationFilter) WhereRejectedInvitationCount(p entql.IntP) {
+	f.Where(p.Field(organization.FieldRejectedInvitationCount))
+}
+
+// WhereCanceledInvitationCount applies the entql int predicate on the canceled_invitation_count field.
+func (f *OrganizationFilter) WhereCanceledInvitationCount(p entql.IntP) {
+	f.Where(p.Field(organization.FieldCanceledInvitationCount))
 }
 
 // WhereHasMembers applies a predicate to check if query has an edge members.
@@ -1266,6 +1339,11 @@ func (f *UserFilter) WhereEmailVerifiedAt(p entql.TimeP) {
 // WherePasswordHash applies the entql string predicate on the password_hash field.
 func (f *UserFilter) WherePasswordHash(p entql.StringP) {
 	f.Where(p.Field(user.FieldPasswordHash))
+}
+
+// WhereOrganizationCount applies the entql int predicate on the organization_count field.
+func (f *UserFilter) WhereOrganizationCount(p entql.IntP) {
+	f.Where(p.Field(user.FieldOrganizationCount))
 }
 
 // WhereHasSessions applies a predicate to check if query has an edge sessions.

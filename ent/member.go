@@ -31,6 +31,16 @@ type Member struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// When the membership last changed (its role, or when it was created).
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
+	// The user's name, lower-cased (Unicode).
+	UserNameKey string `json:"user_name_key,omitempty"`
+	// The user's email address (stored lower-cased).
+	UserEmail string `json:"user_email,omitempty"`
+	// The organization's name_key.
+	OrgNameKey string `json:"org_name_key,omitempty"`
+	// The organization's slug (immutable).
+	OrgSlug string `json:"org_slug,omitempty"`
+	// When the organization was created (immutable).
+	OrgCreatedAt time.Time `json:"org_created_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the MemberQuery when eager-loading is set.
 	Edges        MemberEdges `json:"edges"`
@@ -77,9 +87,9 @@ func (*Member) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case member.FieldID, member.FieldOrganizationID, member.FieldUserID, member.FieldRole:
+		case member.FieldID, member.FieldOrganizationID, member.FieldUserID, member.FieldRole, member.FieldUserNameKey, member.FieldUserEmail, member.FieldOrgNameKey, member.FieldOrgSlug:
 			values[i] = new(sql.NullString)
-		case member.FieldCreatedAt, member.FieldUpdatedAt:
+		case member.FieldCreatedAt, member.FieldUpdatedAt, member.FieldOrgCreatedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -131,6 +141,36 @@ func (_m *Member) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field updated_at", values[i])
 			} else if value.Valid {
 				_m.UpdatedAt = value.Time
+			}
+		case member.FieldUserNameKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field user_name_key", values[i])
+			} else if value.Valid {
+				_m.UserNameKey = value.String
+			}
+		case member.FieldUserEmail:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field user_email", values[i])
+			} else if value.Valid {
+				_m.UserEmail = value.String
+			}
+		case member.FieldOrgNameKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field org_name_key", values[i])
+			} else if value.Valid {
+				_m.OrgNameKey = value.String
+			}
+		case member.FieldOrgSlug:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field org_slug", values[i])
+			} else if value.Valid {
+				_m.OrgSlug = value.String
+			}
+		case member.FieldOrgCreatedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field org_created_at", values[i])
+			} else if value.Valid {
+				_m.OrgCreatedAt = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -192,6 +232,21 @@ func (_m *Member) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("updated_at=")
 	builder.WriteString(_m.UpdatedAt.Format(time.ANSIC))
+	builder.WriteString(", ")
+	builder.WriteString("user_name_key=")
+	builder.WriteString(_m.UserNameKey)
+	builder.WriteString(", ")
+	builder.WriteString("user_email=")
+	builder.WriteString(_m.UserEmail)
+	builder.WriteString(", ")
+	builder.WriteString("org_name_key=")
+	builder.WriteString(_m.OrgNameKey)
+	builder.WriteString(", ")
+	builder.WriteString("org_slug=")
+	builder.WriteString(_m.OrgSlug)
+	builder.WriteString(", ")
+	builder.WriteString("org_created_at=")
+	builder.WriteString(_m.OrgCreatedAt.Format(time.ANSIC))
 	builder.WriteByte(')')
 	return builder.String()
 }

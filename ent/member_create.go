@@ -72,6 +72,76 @@ func (_c *MemberCreate) SetNillableUpdatedAt(v *time.Time) *MemberCreate {
 	return _c
 }
 
+// SetUserNameKey sets the "user_name_key" field.
+func (_c *MemberCreate) SetUserNameKey(v string) *MemberCreate {
+	_c.mutation.SetUserNameKey(v)
+	return _c
+}
+
+// SetNillableUserNameKey sets the "user_name_key" field if the given value is not nil.
+func (_c *MemberCreate) SetNillableUserNameKey(v *string) *MemberCreate {
+	if v != nil {
+		_c.SetUserNameKey(*v)
+	}
+	return _c
+}
+
+// SetUserEmail sets the "user_email" field.
+func (_c *MemberCreate) SetUserEmail(v string) *MemberCreate {
+	_c.mutation.SetUserEmail(v)
+	return _c
+}
+
+// SetNillableUserEmail sets the "user_email" field if the given value is not nil.
+func (_c *MemberCreate) SetNillableUserEmail(v *string) *MemberCreate {
+	if v != nil {
+		_c.SetUserEmail(*v)
+	}
+	return _c
+}
+
+// SetOrgNameKey sets the "org_name_key" field.
+func (_c *MemberCreate) SetOrgNameKey(v string) *MemberCreate {
+	_c.mutation.SetOrgNameKey(v)
+	return _c
+}
+
+// SetNillableOrgNameKey sets the "org_name_key" field if the given value is not nil.
+func (_c *MemberCreate) SetNillableOrgNameKey(v *string) *MemberCreate {
+	if v != nil {
+		_c.SetOrgNameKey(*v)
+	}
+	return _c
+}
+
+// SetOrgSlug sets the "org_slug" field.
+func (_c *MemberCreate) SetOrgSlug(v string) *MemberCreate {
+	_c.mutation.SetOrgSlug(v)
+	return _c
+}
+
+// SetNillableOrgSlug sets the "org_slug" field if the given value is not nil.
+func (_c *MemberCreate) SetNillableOrgSlug(v *string) *MemberCreate {
+	if v != nil {
+		_c.SetOrgSlug(*v)
+	}
+	return _c
+}
+
+// SetOrgCreatedAt sets the "org_created_at" field.
+func (_c *MemberCreate) SetOrgCreatedAt(v time.Time) *MemberCreate {
+	_c.mutation.SetOrgCreatedAt(v)
+	return _c
+}
+
+// SetNillableOrgCreatedAt sets the "org_created_at" field if the given value is not nil.
+func (_c *MemberCreate) SetNillableOrgCreatedAt(v *time.Time) *MemberCreate {
+	if v != nil {
+		_c.SetOrgCreatedAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *MemberCreate) SetID(v string) *MemberCreate {
 	_c.mutation.SetID(v)
@@ -147,6 +217,22 @@ func (_c *MemberCreate) defaults() error {
 		v := member.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.UserNameKey(); !ok {
+		v := member.DefaultUserNameKey
+		_c.mutation.SetUserNameKey(v)
+	}
+	if _, ok := _c.mutation.UserEmail(); !ok {
+		v := member.DefaultUserEmail
+		_c.mutation.SetUserEmail(v)
+	}
+	if _, ok := _c.mutation.OrgNameKey(); !ok {
+		v := member.DefaultOrgNameKey
+		_c.mutation.SetOrgNameKey(v)
+	}
+	if _, ok := _c.mutation.OrgSlug(); !ok {
+		v := member.DefaultOrgSlug
+		_c.mutation.SetOrgSlug(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if member.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized member.DefaultID (forgotten import ent/runtime?)")
@@ -188,6 +274,38 @@ func (_c *MemberCreate) check() error {
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
 		return &ValidationError{Name: "updated_at", err: errors.New(`ent: missing required field "Member.updated_at"`)}
+	}
+	if _, ok := _c.mutation.UserNameKey(); !ok {
+		return &ValidationError{Name: "user_name_key", err: errors.New(`ent: missing required field "Member.user_name_key"`)}
+	}
+	if v, ok := _c.mutation.UserNameKey(); ok {
+		if err := member.UserNameKeyValidator(v); err != nil {
+			return &ValidationError{Name: "user_name_key", err: fmt.Errorf(`ent: validator failed for field "Member.user_name_key": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.UserEmail(); !ok {
+		return &ValidationError{Name: "user_email", err: errors.New(`ent: missing required field "Member.user_email"`)}
+	}
+	if v, ok := _c.mutation.UserEmail(); ok {
+		if err := member.UserEmailValidator(v); err != nil {
+			return &ValidationError{Name: "user_email", err: fmt.Errorf(`ent: validator failed for field "Member.user_email": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.OrgNameKey(); !ok {
+		return &ValidationError{Name: "org_name_key", err: errors.New(`ent: missing required field "Member.org_name_key"`)}
+	}
+	if v, ok := _c.mutation.OrgNameKey(); ok {
+		if err := member.OrgNameKeyValidator(v); err != nil {
+			return &ValidationError{Name: "org_name_key", err: fmt.Errorf(`ent: validator failed for field "Member.org_name_key": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.OrgSlug(); !ok {
+		return &ValidationError{Name: "org_slug", err: errors.New(`ent: missing required field "Member.org_slug"`)}
+	}
+	if v, ok := _c.mutation.OrgSlug(); ok {
+		if err := member.OrgSlugValidator(v); err != nil {
+			return &ValidationError{Name: "org_slug", err: fmt.Errorf(`ent: validator failed for field "Member.org_slug": %w`, err)}
+		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := member.IDValidator(v); err != nil {
@@ -247,6 +365,26 @@ func (_c *MemberCreate) createSpec() (*Member, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.UpdatedAt(); ok {
 		_spec.SetField(member.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
+	}
+	if value, ok := _c.mutation.UserNameKey(); ok {
+		_spec.SetField(member.FieldUserNameKey, field.TypeString, value)
+		_node.UserNameKey = value
+	}
+	if value, ok := _c.mutation.UserEmail(); ok {
+		_spec.SetField(member.FieldUserEmail, field.TypeString, value)
+		_node.UserEmail = value
+	}
+	if value, ok := _c.mutation.OrgNameKey(); ok {
+		_spec.SetField(member.FieldOrgNameKey, field.TypeString, value)
+		_node.OrgNameKey = value
+	}
+	if value, ok := _c.mutation.OrgSlug(); ok {
+		_spec.SetField(member.FieldOrgSlug, field.TypeString, value)
+		_node.OrgSlug = value
+	}
+	if value, ok := _c.mutation.OrgCreatedAt(); ok {
+		_spec.SetField(member.FieldOrgCreatedAt, field.TypeTime, value)
+		_node.OrgCreatedAt = value
 	}
 	if nodes := _c.mutation.OrganizationIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -358,6 +496,72 @@ func (u *MemberUpsert) UpdateUpdatedAt() *MemberUpsert {
 	return u
 }
 
+// SetUserNameKey sets the "user_name_key" field.
+func (u *MemberUpsert) SetUserNameKey(v string) *MemberUpsert {
+	u.Set(member.FieldUserNameKey, v)
+	return u
+}
+
+// UpdateUserNameKey sets the "user_name_key" field to the value that was provided on create.
+func (u *MemberUpsert) UpdateUserNameKey() *MemberUpsert {
+	u.SetExcluded(member.FieldUserNameKey)
+	return u
+}
+
+// SetUserEmail sets the "user_email" field.
+func (u *MemberUpsert) SetUserEmail(v string) *MemberUpsert {
+	u.Set(member.FieldUserEmail, v)
+	return u
+}
+
+// UpdateUserEmail sets the "user_email" field to the value that was provided on create.
+func (u *MemberUpsert) UpdateUserEmail() *MemberUpsert {
+	u.SetExcluded(member.FieldUserEmail)
+	return u
+}
+
+// SetOrgNameKey sets the "org_name_key" field.
+func (u *MemberUpsert) SetOrgNameKey(v string) *MemberUpsert {
+	u.Set(member.FieldOrgNameKey, v)
+	return u
+}
+
+// UpdateOrgNameKey sets the "org_name_key" field to the value that was provided on create.
+func (u *MemberUpsert) UpdateOrgNameKey() *MemberUpsert {
+	u.SetExcluded(member.FieldOrgNameKey)
+	return u
+}
+
+// SetOrgSlug sets the "org_slug" field.
+func (u *MemberUpsert) SetOrgSlug(v string) *MemberUpsert {
+	u.Set(member.FieldOrgSlug, v)
+	return u
+}
+
+// UpdateOrgSlug sets the "org_slug" field to the value that was provided on create.
+func (u *MemberUpsert) UpdateOrgSlug() *MemberUpsert {
+	u.SetExcluded(member.FieldOrgSlug)
+	return u
+}
+
+// SetOrgCreatedAt sets the "org_created_at" field.
+func (u *MemberUpsert) SetOrgCreatedAt(v time.Time) *MemberUpsert {
+	u.Set(member.FieldOrgCreatedAt, v)
+	return u
+}
+
+// UpdateOrgCreatedAt sets the "org_created_at" field to the value that was provided on create.
+func (u *MemberUpsert) UpdateOrgCreatedAt() *MemberUpsert {
+	u.SetExcluded(member.FieldOrgCreatedAt)
+	return u
+}
+
+// ClearOrgCreatedAt clears the value of the "org_created_at" field.
+func (u *MemberUpsert) ClearOrgCreatedAt() *MemberUpsert {
+	u.SetNull(member.FieldOrgCreatedAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -440,6 +644,83 @@ func (u *MemberUpsertOne) SetUpdatedAt(v time.Time) *MemberUpsertOne {
 func (u *MemberUpsertOne) UpdateUpdatedAt() *MemberUpsertOne {
 	return u.Update(func(s *MemberUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetUserNameKey sets the "user_name_key" field.
+func (u *MemberUpsertOne) SetUserNameKey(v string) *MemberUpsertOne {
+	return u.Update(func(s *MemberUpsert) {
+		s.SetUserNameKey(v)
+	})
+}
+
+// UpdateUserNameKey sets the "user_name_key" field to the value that was provided on create.
+func (u *MemberUpsertOne) UpdateUserNameKey() *MemberUpsertOne {
+	return u.Update(func(s *MemberUpsert) {
+		s.UpdateUserNameKey()
+	})
+}
+
+// SetUserEmail sets the "user_email" field.
+func (u *MemberUpsertOne) SetUserEmail(v string) *MemberUpsertOne {
+	return u.Update(func(s *MemberUpsert) {
+		s.SetUserEmail(v)
+	})
+}
+
+// UpdateUserEmail sets the "user_email" field to the value that was provided on create.
+func (u *MemberUpsertOne) UpdateUserEmail() *MemberUpsertOne {
+	return u.Update(func(s *MemberUpsert) {
+		s.UpdateUserEmail()
+	})
+}
+
+// SetOrgNameKey sets the "org_name_key" field.
+func (u *MemberUpsertOne) SetOrgNameKey(v string) *MemberUpsertOne {
+	return u.Update(func(s *MemberUpsert) {
+		s.SetOrgNameKey(v)
+	})
+}
+
+// UpdateOrgNameKey sets the "org_name_key" field to the value that was provided on create.
+func (u *MemberUpsertOne) UpdateOrgNameKey() *MemberUpsertOne {
+	return u.Update(func(s *MemberUpsert) {
+		s.UpdateOrgNameKey()
+	})
+}
+
+// SetOrgSlug sets the "org_slug" field.
+func (u *MemberUpsertOne) SetOrgSlug(v string) *MemberUpsertOne {
+	return u.Update(func(s *MemberUpsert) {
+		s.SetOrgSlug(v)
+	})
+}
+
+// UpdateOrgSlug sets the "org_slug" field to the value that was provided on create.
+func (u *MemberUpsertOne) UpdateOrgSlug() *MemberUpsertOne {
+	return u.Update(func(s *MemberUpsert) {
+		s.UpdateOrgSlug()
+	})
+}
+
+// SetOrgCreatedAt sets the "org_created_at" field.
+func (u *MemberUpsertOne) SetOrgCreatedAt(v time.Time) *MemberUpsertOne {
+	return u.Update(func(s *MemberUpsert) {
+		s.SetOrgCreatedAt(v)
+	})
+}
+
+// UpdateOrgCreatedAt sets the "org_created_at" field to the value that was provided on create.
+func (u *MemberUpsertOne) UpdateOrgCreatedAt() *MemberUpsertOne {
+	return u.Update(func(s *MemberUpsert) {
+		s.UpdateOrgCreatedAt()
+	})
+}
+
+// ClearOrgCreatedAt clears the value of the "org_created_at" field.
+func (u *MemberUpsertOne) ClearOrgCreatedAt() *MemberUpsertOne {
+	return u.Update(func(s *MemberUpsert) {
+		s.ClearOrgCreatedAt()
 	})
 }
 
@@ -692,6 +973,83 @@ func (u *MemberUpsertBulk) SetUpdatedAt(v time.Time) *MemberUpsertBulk {
 func (u *MemberUpsertBulk) UpdateUpdatedAt() *MemberUpsertBulk {
 	return u.Update(func(s *MemberUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetUserNameKey sets the "user_name_key" field.
+func (u *MemberUpsertBulk) SetUserNameKey(v string) *MemberUpsertBulk {
+	return u.Update(func(s *MemberUpsert) {
+		s.SetUserNameKey(v)
+	})
+}
+
+// UpdateUserNameKey sets the "user_name_key" field to the value that was provided on create.
+func (u *MemberUpsertBulk) UpdateUserNameKey() *MemberUpsertBulk {
+	return u.Update(func(s *MemberUpsert) {
+		s.UpdateUserNameKey()
+	})
+}
+
+// SetUserEmail sets the "user_email" field.
+func (u *MemberUpsertBulk) SetUserEmail(v string) *MemberUpsertBulk {
+	return u.Update(func(s *MemberUpsert) {
+		s.SetUserEmail(v)
+	})
+}
+
+// UpdateUserEmail sets the "user_email" field to the value that was provided on create.
+func (u *MemberUpsertBulk) UpdateUserEmail() *MemberUpsertBulk {
+	return u.Update(func(s *MemberUpsert) {
+		s.UpdateUserEmail()
+	})
+}
+
+// SetOrgNameKey sets the "org_name_key" field.
+func (u *MemberUpsertBulk) SetOrgNameKey(v string) *MemberUpsertBulk {
+	return u.Update(func(s *MemberUpsert) {
+		s.SetOrgNameKey(v)
+	})
+}
+
+// UpdateOrgNameKey sets the "org_name_key" field to the value that was provided on create.
+func (u *MemberUpsertBulk) UpdateOrgNameKey() *MemberUpsertBulk {
+	return u.Update(func(s *MemberUpsert) {
+		s.UpdateOrgNameKey()
+	})
+}
+
+// SetOrgSlug sets the "org_slug" field.
+func (u *MemberUpsertBulk) SetOrgSlug(v string) *MemberUpsertBulk {
+	return u.Update(func(s *MemberUpsert) {
+		s.SetOrgSlug(v)
+	})
+}
+
+// UpdateOrgSlug sets the "org_slug" field to the value that was provided on create.
+func (u *MemberUpsertBulk) UpdateOrgSlug() *MemberUpsertBulk {
+	return u.Update(func(s *MemberUpsert) {
+		s.UpdateOrgSlug()
+	})
+}
+
+// SetOrgCreatedAt sets the "org_created_at" field.
+func (u *MemberUpsertBulk) SetOrgCreatedAt(v time.Time) *MemberUpsertBulk {
+	return u.Update(func(s *MemberUpsert) {
+		s.SetOrgCreatedAt(v)
+	})
+}
+
+// UpdateOrgCreatedAt sets the "org_created_at" field to the value that was provided on create.
+func (u *MemberUpsertBulk) UpdateOrgCreatedAt() *MemberUpsertBulk {
+	return u.Update(func(s *MemberUpsert) {
+		s.UpdateOrgCreatedAt()
+	})
+}
+
+// ClearOrgCreatedAt clears the value of the "org_created_at" field.
+func (u *MemberUpsertBulk) ClearOrgCreatedAt() *MemberUpsertBulk {
+	return u.Update(func(s *MemberUpsert) {
+		s.ClearOrgCreatedAt()
 	})
 }
 

@@ -50,6 +50,82 @@ func (_u *MemberUpdate) SetUpdatedAt(v time.Time) *MemberUpdate {
 	return _u
 }
 
+// SetUserNameKey sets the "user_name_key" field.
+func (_u *MemberUpdate) SetUserNameKey(v string) *MemberUpdate {
+	_u.mutation.SetUserNameKey(v)
+	return _u
+}
+
+// SetNillableUserNameKey sets the "user_name_key" field if the given value is not nil.
+func (_u *MemberUpdate) SetNillableUserNameKey(v *string) *MemberUpdate {
+	if v != nil {
+		_u.SetUserNameKey(*v)
+	}
+	return _u
+}
+
+// SetUserEmail sets the "user_email" field.
+func (_u *MemberUpdate) SetUserEmail(v string) *MemberUpdate {
+	_u.mutation.SetUserEmail(v)
+	return _u
+}
+
+// SetNillableUserEmail sets the "user_email" field if the given value is not nil.
+func (_u *MemberUpdate) SetNillableUserEmail(v *string) *MemberUpdate {
+	if v != nil {
+		_u.SetUserEmail(*v)
+	}
+	return _u
+}
+
+// SetOrgNameKey sets the "org_name_key" field.
+func (_u *MemberUpdate) SetOrgNameKey(v string) *MemberUpdate {
+	_u.mutation.SetOrgNameKey(v)
+	return _u
+}
+
+// SetNillableOrgNameKey sets the "org_name_key" field if the given value is not nil.
+func (_u *MemberUpdate) SetNillableOrgNameKey(v *string) *MemberUpdate {
+	if v != nil {
+		_u.SetOrgNameKey(*v)
+	}
+	return _u
+}
+
+// SetOrgSlug sets the "org_slug" field.
+func (_u *MemberUpdate) SetOrgSlug(v string) *MemberUpdate {
+	_u.mutation.SetOrgSlug(v)
+	return _u
+}
+
+// SetNillableOrgSlug sets the "org_slug" field if the given value is not nil.
+func (_u *MemberUpdate) SetNillableOrgSlug(v *string) *MemberUpdate {
+	if v != nil {
+		_u.SetOrgSlug(*v)
+	}
+	return _u
+}
+
+// SetOrgCreatedAt sets the "org_created_at" field.
+func (_u *MemberUpdate) SetOrgCreatedAt(v time.Time) *MemberUpdate {
+	_u.mutation.SetOrgCreatedAt(v)
+	return _u
+}
+
+// SetNillableOrgCreatedAt sets the "org_created_at" field if the given value is not nil.
+func (_u *MemberUpdate) SetNillableOrgCreatedAt(v *time.Time) *MemberUpdate {
+	if v != nil {
+		_u.SetOrgCreatedAt(*v)
+	}
+	return _u
+}
+
+// ClearOrgCreatedAt clears the value of the "org_created_at" field.
+func (_u *MemberUpdate) ClearOrgCreatedAt() *MemberUpdate {
+	_u.mutation.ClearOrgCreatedAt()
+	return _u
+}
+
 // Mutation returns the MemberMutation object of the builder.
 func (_u *MemberUpdate) Mutation() *MemberMutation {
 	return _u.mutation
@@ -104,6 +180,26 @@ func (_u *MemberUpdate) check() error {
 			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "Member.role": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.UserNameKey(); ok {
+		if err := member.UserNameKeyValidator(v); err != nil {
+			return &ValidationError{Name: "user_name_key", err: fmt.Errorf(`ent: validator failed for field "Member.user_name_key": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.UserEmail(); ok {
+		if err := member.UserEmailValidator(v); err != nil {
+			return &ValidationError{Name: "user_email", err: fmt.Errorf(`ent: validator failed for field "Member.user_email": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.OrgNameKey(); ok {
+		if err := member.OrgNameKeyValidator(v); err != nil {
+			return &ValidationError{Name: "org_name_key", err: fmt.Errorf(`ent: validator failed for field "Member.org_name_key": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.OrgSlug(); ok {
+		if err := member.OrgSlugValidator(v); err != nil {
+			return &ValidationError{Name: "org_slug", err: fmt.Errorf(`ent: validator failed for field "Member.org_slug": %w`, err)}
+		}
+	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Member.organization"`)
 	}
@@ -136,6 +232,24 @@ func (_u *MemberUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(member.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.UserNameKey(); ok {
+		_spec.SetField(member.FieldUserNameKey, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.UserEmail(); ok {
+		_spec.SetField(member.FieldUserEmail, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.OrgNameKey(); ok {
+		_spec.SetField(member.FieldOrgNameKey, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.OrgSlug(); ok {
+		_spec.SetField(member.FieldOrgSlug, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.OrgCreatedAt(); ok {
+		_spec.SetField(member.FieldOrgCreatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.OrgCreatedAtCleared() {
+		_spec.ClearField(member.FieldOrgCreatedAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -176,6 +290,82 @@ func (_u *MemberUpdateOne) SetNillableRole(v *role.Role) *MemberUpdateOne {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *MemberUpdateOne) SetUpdatedAt(v time.Time) *MemberUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetUserNameKey sets the "user_name_key" field.
+func (_u *MemberUpdateOne) SetUserNameKey(v string) *MemberUpdateOne {
+	_u.mutation.SetUserNameKey(v)
+	return _u
+}
+
+// SetNillableUserNameKey sets the "user_name_key" field if the given value is not nil.
+func (_u *MemberUpdateOne) SetNillableUserNameKey(v *string) *MemberUpdateOne {
+	if v != nil {
+		_u.SetUserNameKey(*v)
+	}
+	return _u
+}
+
+// SetUserEmail sets the "user_email" field.
+func (_u *MemberUpdateOne) SetUserEmail(v string) *MemberUpdateOne {
+	_u.mutation.SetUserEmail(v)
+	return _u
+}
+
+// SetNillableUserEmail sets the "user_email" field if the given value is not nil.
+func (_u *MemberUpdateOne) SetNillableUserEmail(v *string) *MemberUpdateOne {
+	if v != nil {
+		_u.SetUserEmail(*v)
+	}
+	return _u
+}
+
+// SetOrgNameKey sets the "org_name_key" field.
+func (_u *MemberUpdateOne) SetOrgNameKey(v string) *MemberUpdateOne {
+	_u.mutation.SetOrgNameKey(v)
+	return _u
+}
+
+// SetNillableOrgNameKey sets the "org_name_key" field if the given value is not nil.
+func (_u *MemberUpdateOne) SetNillableOrgNameKey(v *string) *MemberUpdateOne {
+	if v != nil {
+		_u.SetOrgNameKey(*v)
+	}
+	return _u
+}
+
+// SetOrgSlug sets the "org_slug" field.
+func (_u *MemberUpdateOne) SetOrgSlug(v string) *MemberUpdateOne {
+	_u.mutation.SetOrgSlug(v)
+	return _u
+}
+
+// SetNillableOrgSlug sets the "org_slug" field if the given value is not nil.
+func (_u *MemberUpdateOne) SetNillableOrgSlug(v *string) *MemberUpdateOne {
+	if v != nil {
+		_u.SetOrgSlug(*v)
+	}
+	return _u
+}
+
+// SetOrgCreatedAt sets the "org_created_at" field.
+func (_u *MemberUpdateOne) SetOrgCreatedAt(v time.Time) *MemberUpdateOne {
+	_u.mutation.SetOrgCreatedAt(v)
+	return _u
+}
+
+// SetNillableOrgCreatedAt sets the "org_created_at" field if the given value is not nil.
+func (_u *MemberUpdateOne) SetNillableOrgCreatedAt(v *time.Time) *MemberUpdateOne {
+	if v != nil {
+		_u.SetOrgCreatedAt(*v)
+	}
+	return _u
+}
+
+// ClearOrgCreatedAt clears the value of the "org_created_at" field.
+func (_u *MemberUpdateOne) ClearOrgCreatedAt() *MemberUpdateOne {
+	_u.mutation.ClearOrgCreatedAt()
 	return _u
 }
 
@@ -246,6 +436,26 @@ func (_u *MemberUpdateOne) check() error {
 			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "Member.role": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.UserNameKey(); ok {
+		if err := member.UserNameKeyValidator(v); err != nil {
+			return &ValidationError{Name: "user_name_key", err: fmt.Errorf(`ent: validator failed for field "Member.user_name_key": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.UserEmail(); ok {
+		if err := member.UserEmailValidator(v); err != nil {
+			return &ValidationError{Name: "user_email", err: fmt.Errorf(`ent: validator failed for field "Member.user_email": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.OrgNameKey(); ok {
+		if err := member.OrgNameKeyValidator(v); err != nil {
+			return &ValidationError{Name: "org_name_key", err: fmt.Errorf(`ent: validator failed for field "Member.org_name_key": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.OrgSlug(); ok {
+		if err := member.OrgSlugValidator(v); err != nil {
+			return &ValidationError{Name: "org_slug", err: fmt.Errorf(`ent: validator failed for field "Member.org_slug": %w`, err)}
+		}
+	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Member.organization"`)
 	}
@@ -295,6 +505,24 @@ func (_u *MemberUpdateOne) sqlSave(ctx context.Context) (_node *Member, err erro
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(member.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.UserNameKey(); ok {
+		_spec.SetField(member.FieldUserNameKey, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.UserEmail(); ok {
+		_spec.SetField(member.FieldUserEmail, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.OrgNameKey(); ok {
+		_spec.SetField(member.FieldOrgNameKey, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.OrgSlug(); ok {
+		_spec.SetField(member.FieldOrgSlug, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.OrgCreatedAt(); ok {
+		_spec.SetField(member.FieldOrgCreatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.OrgCreatedAtCleared() {
+		_spec.ClearField(member.FieldOrgCreatedAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Member{config: _u.config}

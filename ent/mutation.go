@@ -3224,6 +3224,11 @@ type MemberMutation struct {
 	role                *role.Role
 	created_at          *time.Time
 	updated_at          *time.Time
+	user_name_key       *string
+	user_email          *string
+	org_name_key        *string
+	org_slug            *string
+	org_created_at      *time.Time
 	clearedFields       map[string]struct{}
 	organization        *string
 	clearedorganization bool
@@ -3518,6 +3523,199 @@ func (m *MemberMutation) ResetUpdatedAt() {
 	m.updated_at = nil
 }
 
+// SetUserNameKey sets the "user_name_key" field.
+func (m *MemberMutation) SetUserNameKey(s string) {
+	m.user_name_key = &s
+}
+
+// UserNameKey returns the value of the "user_name_key" field in the mutation.
+func (m *MemberMutation) UserNameKey() (r string, exists bool) {
+	v := m.user_name_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserNameKey returns the old "user_name_key" field's value of the Member entity.
+// If the Member object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MemberMutation) OldUserNameKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserNameKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserNameKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserNameKey: %w", err)
+	}
+	return oldValue.UserNameKey, nil
+}
+
+// ResetUserNameKey resets all changes to the "user_name_key" field.
+func (m *MemberMutation) ResetUserNameKey() {
+	m.user_name_key = nil
+}
+
+// SetUserEmail sets the "user_email" field.
+func (m *MemberMutation) SetUserEmail(s string) {
+	m.user_email = &s
+}
+
+// UserEmail returns the value of the "user_email" field in the mutation.
+func (m *MemberMutation) UserEmail() (r string, exists bool) {
+	v := m.user_email
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserEmail returns the old "user_email" field's value of the Member entity.
+// If the Member object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MemberMutation) OldUserEmail(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserEmail is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserEmail requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserEmail: %w", err)
+	}
+	return oldValue.UserEmail, nil
+}
+
+// ResetUserEmail resets all changes to the "user_email" field.
+func (m *MemberMutation) ResetUserEmail() {
+	m.user_email = nil
+}
+
+// SetOrgNameKey sets the "org_name_key" field.
+func (m *MemberMutation) SetOrgNameKey(s string) {
+	m.org_name_key = &s
+}
+
+// OrgNameKey returns the value of the "org_name_key" field in the mutation.
+func (m *MemberMutation) OrgNameKey() (r string, exists bool) {
+	v := m.org_name_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrgNameKey returns the old "org_name_key" field's value of the Member entity.
+// If the Member object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MemberMutation) OldOrgNameKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrgNameKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrgNameKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrgNameKey: %w", err)
+	}
+	return oldValue.OrgNameKey, nil
+}
+
+// ResetOrgNameKey resets all changes to the "org_name_key" field.
+func (m *MemberMutation) ResetOrgNameKey() {
+	m.org_name_key = nil
+}
+
+// SetOrgSlug sets the "org_slug" field.
+func (m *MemberMutation) SetOrgSlug(s string) {
+	m.org_slug = &s
+}
+
+// OrgSlug returns the value of the "org_slug" field in the mutation.
+func (m *MemberMutation) OrgSlug() (r string, exists bool) {
+	v := m.org_slug
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrgSlug returns the old "org_slug" field's value of the Member entity.
+// If the Member object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MemberMutation) OldOrgSlug(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrgSlug is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrgSlug requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrgSlug: %w", err)
+	}
+	return oldValue.OrgSlug, nil
+}
+
+// ResetOrgSlug resets all changes to the "org_slug" field.
+func (m *MemberMutation) ResetOrgSlug() {
+	m.org_slug = nil
+}
+
+// SetOrgCreatedAt sets the "org_created_at" field.
+func (m *MemberMutation) SetOrgCreatedAt(t time.Time) {
+	m.org_created_at = &t
+}
+
+// OrgCreatedAt returns the value of the "org_created_at" field in the mutation.
+func (m *MemberMutation) OrgCreatedAt() (r time.Time, exists bool) {
+	v := m.org_created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrgCreatedAt returns the old "org_created_at" field's value of the Member entity.
+// If the Member object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MemberMutation) OldOrgCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrgCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrgCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrgCreatedAt: %w", err)
+	}
+	return oldValue.OrgCreatedAt, nil
+}
+
+// ClearOrgCreatedAt clears the value of the "org_created_at" field.
+func (m *MemberMutation) ClearOrgCreatedAt() {
+	m.org_created_at = nil
+	m.clearedFields[member.FieldOrgCreatedAt] = struct{}{}
+}
+
+// OrgCreatedAtCleared returns if the "org_created_at" field was cleared in this mutation.
+func (m *MemberMutation) OrgCreatedAtCleared() bool {
+	_, ok := m.clearedFields[member.FieldOrgCreatedAt]
+	return ok
+}
+
+// ResetOrgCreatedAt resets all changes to the "org_created_at" field.
+func (m *MemberMutation) ResetOrgCreatedAt() {
+	m.org_created_at = nil
+	delete(m.clearedFields, member.FieldOrgCreatedAt)
+}
+
 // ClearOrganization clears the "organization" edge to the Organization entity.
 func (m *MemberMutation) ClearOrganization() {
 	m.clearedorganization = true
@@ -3606,7 +3804,7 @@ func (m *MemberMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MemberMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 10)
 	if m.organization != nil {
 		fields = append(fields, member.FieldOrganizationID)
 	}
@@ -3621,6 +3819,21 @@ func (m *MemberMutation) Fields() []string {
 	}
 	if m.updated_at != nil {
 		fields = append(fields, member.FieldUpdatedAt)
+	}
+	if m.user_name_key != nil {
+		fields = append(fields, member.FieldUserNameKey)
+	}
+	if m.user_email != nil {
+		fields = append(fields, member.FieldUserEmail)
+	}
+	if m.org_name_key != nil {
+		fields = append(fields, member.FieldOrgNameKey)
+	}
+	if m.org_slug != nil {
+		fields = append(fields, member.FieldOrgSlug)
+	}
+	if m.org_created_at != nil {
+		fields = append(fields, member.FieldOrgCreatedAt)
 	}
 	return fields
 }
@@ -3640,6 +3853,16 @@ func (m *MemberMutation) Field(name string) (ent.Value, bool) {
 		return m.CreatedAt()
 	case member.FieldUpdatedAt:
 		return m.UpdatedAt()
+	case member.FieldUserNameKey:
+		return m.UserNameKey()
+	case member.FieldUserEmail:
+		return m.UserEmail()
+	case member.FieldOrgNameKey:
+		return m.OrgNameKey()
+	case member.FieldOrgSlug:
+		return m.OrgSlug()
+	case member.FieldOrgCreatedAt:
+		return m.OrgCreatedAt()
 	}
 	return nil, false
 }
@@ -3659,6 +3882,16 @@ func (m *MemberMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldCreatedAt(ctx)
 	case member.FieldUpdatedAt:
 		return m.OldUpdatedAt(ctx)
+	case member.FieldUserNameKey:
+		return m.OldUserNameKey(ctx)
+	case member.FieldUserEmail:
+		return m.OldUserEmail(ctx)
+	case member.FieldOrgNameKey:
+		return m.OldOrgNameKey(ctx)
+	case member.FieldOrgSlug:
+		return m.OldOrgSlug(ctx)
+	case member.FieldOrgCreatedAt:
+		return m.OldOrgCreatedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Member field %s", name)
 }
@@ -3703,6 +3936,41 @@ func (m *MemberMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetUpdatedAt(v)
 		return nil
+	case member.FieldUserNameKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserNameKey(v)
+		return nil
+	case member.FieldUserEmail:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserEmail(v)
+		return nil
+	case member.FieldOrgNameKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrgNameKey(v)
+		return nil
+	case member.FieldOrgSlug:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrgSlug(v)
+		return nil
+	case member.FieldOrgCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrgCreatedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Member field %s", name)
 }
@@ -3732,7 +4000,11 @@ func (m *MemberMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *MemberMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(member.FieldOrgCreatedAt) {
+		fields = append(fields, member.FieldOrgCreatedAt)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -3745,6 +4017,11 @@ func (m *MemberMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *MemberMutation) ClearField(name string) error {
+	switch name {
+	case member.FieldOrgCreatedAt:
+		m.ClearOrgCreatedAt()
+		return nil
+	}
 	return fmt.Errorf("unknown Member nullable field %s", name)
 }
 
@@ -3766,6 +4043,21 @@ func (m *MemberMutation) ResetField(name string) error {
 		return nil
 	case member.FieldUpdatedAt:
 		m.ResetUpdatedAt()
+		return nil
+	case member.FieldUserNameKey:
+		m.ResetUserNameKey()
+		return nil
+	case member.FieldUserEmail:
+		m.ResetUserEmail()
+		return nil
+	case member.FieldOrgNameKey:
+		m.ResetOrgNameKey()
+		return nil
+	case member.FieldOrgSlug:
+		m.ResetOrgSlug()
+		return nil
+	case member.FieldOrgCreatedAt:
+		m.ResetOrgCreatedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Member field %s", name)
@@ -3866,32 +4158,46 @@ func (m *MemberMutation) ResetEdge(name string) error {
 // OrganizationMutation represents an operation that mutates the Organization nodes in the graph.
 type OrganizationMutation struct {
 	config
-	op                     Op
-	typ                    string
-	id                     *string
-	created_at             *time.Time
-	updated_at             *time.Time
-	name                   *string
-	name_key               *string
-	slug                   *string
-	logo_hash              *string
-	event_sequence         *int64
-	addevent_sequence      *int64
-	clearedFields          map[string]struct{}
-	members                map[string]struct{}
-	removedmembers         map[string]struct{}
-	clearedmembers         bool
-	invitations            map[string]struct{}
-	removedinvitations     map[string]struct{}
-	clearedinvitations     bool
-	logo                   *string
-	clearedlogo            bool
-	active_sessions        map[string]struct{}
-	removedactive_sessions map[string]struct{}
-	clearedactive_sessions bool
-	done                   bool
-	oldValue               func(context.Context) (*Organization, error)
-	predicates             []predicate.Organization
+	op                           Op
+	typ                          string
+	id                           *string
+	created_at                   *time.Time
+	updated_at                   *time.Time
+	name                         *string
+	name_key                     *string
+	slug                         *string
+	logo_hash                    *string
+	event_sequence               *int64
+	addevent_sequence            *int64
+	member_count                 *int
+	addmember_count              *int
+	owner_count                  *int
+	addowner_count               *int
+	admin_count                  *int
+	addadmin_count               *int
+	pending_invitation_count     *int
+	addpending_invitation_count  *int
+	accepted_invitation_count    *int
+	addaccepted_invitation_count *int
+	rejected_invitation_count    *int
+	addrejected_invitation_count *int
+	canceled_invitation_count    *int
+	addcanceled_invitation_count *int
+	clearedFields                map[string]struct{}
+	members                      map[string]struct{}
+	removedmembers               map[string]struct{}
+	clearedmembers               bool
+	invitations                  map[string]struct{}
+	removedinvitations           map[string]struct{}
+	clearedinvitations           bool
+	logo                         *string
+	clearedlogo                  bool
+	active_sessions              map[string]struct{}
+	removedactive_sessions       map[string]struct{}
+	clearedactive_sessions       bool
+	done                         bool
+	oldValue                     func(context.Context) (*Organization, error)
+	predicates                   []predicate.Organization
 }
 
 var _ ent.Mutation = (*OrganizationMutation)(nil)
@@ -4283,6 +4589,398 @@ func (m *OrganizationMutation) ResetEventSequence() {
 	m.addevent_sequence = nil
 }
 
+// SetMemberCount sets the "member_count" field.
+func (m *OrganizationMutation) SetMemberCount(i int) {
+	m.member_count = &i
+	m.addmember_count = nil
+}
+
+// MemberCount returns the value of the "member_count" field in the mutation.
+func (m *OrganizationMutation) MemberCount() (r int, exists bool) {
+	v := m.member_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMemberCount returns the old "member_count" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldMemberCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMemberCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMemberCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMemberCount: %w", err)
+	}
+	return oldValue.MemberCount, nil
+}
+
+// AddMemberCount adds i to the "member_count" field.
+func (m *OrganizationMutation) AddMemberCount(i int) {
+	if m.addmember_count != nil {
+		*m.addmember_count += i
+	} else {
+		m.addmember_count = &i
+	}
+}
+
+// AddedMemberCount returns the value that was added to the "member_count" field in this mutation.
+func (m *OrganizationMutation) AddedMemberCount() (r int, exists bool) {
+	v := m.addmember_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMemberCount resets all changes to the "member_count" field.
+func (m *OrganizationMutation) ResetMemberCount() {
+	m.member_count = nil
+	m.addmember_count = nil
+}
+
+// SetOwnerCount sets the "owner_count" field.
+func (m *OrganizationMutation) SetOwnerCount(i int) {
+	m.owner_count = &i
+	m.addowner_count = nil
+}
+
+// OwnerCount returns the value of the "owner_count" field in the mutation.
+func (m *OrganizationMutation) OwnerCount() (r int, exists bool) {
+	v := m.owner_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOwnerCount returns the old "owner_count" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldOwnerCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOwnerCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOwnerCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOwnerCount: %w", err)
+	}
+	return oldValue.OwnerCount, nil
+}
+
+// AddOwnerCount adds i to the "owner_count" field.
+func (m *OrganizationMutation) AddOwnerCount(i int) {
+	if m.addowner_count != nil {
+		*m.addowner_count += i
+	} else {
+		m.addowner_count = &i
+	}
+}
+
+// AddedOwnerCount returns the value that was added to the "owner_count" field in this mutation.
+func (m *OrganizationMutation) AddedOwnerCount() (r int, exists bool) {
+	v := m.addowner_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOwnerCount resets all changes to the "owner_count" field.
+func (m *OrganizationMutation) ResetOwnerCount() {
+	m.owner_count = nil
+	m.addowner_count = nil
+}
+
+// SetAdminCount sets the "admin_count" field.
+func (m *OrganizationMutation) SetAdminCount(i int) {
+	m.admin_count = &i
+	m.addadmin_count = nil
+}
+
+// AdminCount returns the value of the "admin_count" field in the mutation.
+func (m *OrganizationMutation) AdminCount() (r int, exists bool) {
+	v := m.admin_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAdminCount returns the old "admin_count" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldAdminCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAdminCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAdminCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAdminCount: %w", err)
+	}
+	return oldValue.AdminCount, nil
+}
+
+// AddAdminCount adds i to the "admin_count" field.
+func (m *OrganizationMutation) AddAdminCount(i int) {
+	if m.addadmin_count != nil {
+		*m.addadmin_count += i
+	} else {
+		m.addadmin_count = &i
+	}
+}
+
+// AddedAdminCount returns the value that was added to the "admin_count" field in this mutation.
+func (m *OrganizationMutation) AddedAdminCount() (r int, exists bool) {
+	v := m.addadmin_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAdminCount resets all changes to the "admin_count" field.
+func (m *OrganizationMutation) ResetAdminCount() {
+	m.admin_count = nil
+	m.addadmin_count = nil
+}
+
+// SetPendingInvitationCount sets the "pending_invitation_count" field.
+func (m *OrganizationMutation) SetPendingInvitationCount(i int) {
+	m.pending_invitation_count = &i
+	m.addpending_invitation_count = nil
+}
+
+// PendingInvitationCount returns the value of the "pending_invitation_count" field in the mutation.
+func (m *OrganizationMutation) PendingInvitationCount() (r int, exists bool) {
+	v := m.pending_invitation_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPendingInvitationCount returns the old "pending_invitation_count" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldPendingInvitationCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPendingInvitationCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPendingInvitationCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPendingInvitationCount: %w", err)
+	}
+	return oldValue.PendingInvitationCount, nil
+}
+
+// AddPendingInvitationCount adds i to the "pending_invitation_count" field.
+func (m *OrganizationMutation) AddPendingInvitationCount(i int) {
+	if m.addpending_invitation_count != nil {
+		*m.addpending_invitation_count += i
+	} else {
+		m.addpending_invitation_count = &i
+	}
+}
+
+// AddedPendingInvitationCount returns the value that was added to the "pending_invitation_count" field in this mutation.
+func (m *OrganizationMutation) AddedPendingInvitationCount() (r int, exists bool) {
+	v := m.addpending_invitation_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPendingInvitationCount resets all changes to the "pending_invitation_count" field.
+func (m *OrganizationMutation) ResetPendingInvitationCount() {
+	m.pending_invitation_count = nil
+	m.addpending_invitation_count = nil
+}
+
+// SetAcceptedInvitationCount sets the "accepted_invitation_count" field.
+func (m *OrganizationMutation) SetAcceptedInvitationCount(i int) {
+	m.accepted_invitation_count = &i
+	m.addaccepted_invitation_count = nil
+}
+
+// AcceptedInvitationCount returns the value of the "accepted_invitation_count" field in the mutation.
+func (m *OrganizationMutation) AcceptedInvitationCount() (r int, exists bool) {
+	v := m.accepted_invitation_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAcceptedInvitationCount returns the old "accepted_invitation_count" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldAcceptedInvitationCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAcceptedInvitationCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAcceptedInvitationCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAcceptedInvitationCount: %w", err)
+	}
+	return oldValue.AcceptedInvitationCount, nil
+}
+
+// AddAcceptedInvitationCount adds i to the "accepted_invitation_count" field.
+func (m *OrganizationMutation) AddAcceptedInvitationCount(i int) {
+	if m.addaccepted_invitation_count != nil {
+		*m.addaccepted_invitation_count += i
+	} else {
+		m.addaccepted_invitation_count = &i
+	}
+}
+
+// AddedAcceptedInvitationCount returns the value that was added to the "accepted_invitation_count" field in this mutation.
+func (m *OrganizationMutation) AddedAcceptedInvitationCount() (r int, exists bool) {
+	v := m.addaccepted_invitation_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAcceptedInvitationCount resets all changes to the "accepted_invitation_count" field.
+func (m *OrganizationMutation) ResetAcceptedInvitationCount() {
+	m.accepted_invitation_count = nil
+	m.addaccepted_invitation_count = nil
+}
+
+// SetRejectedInvitationCount sets the "rejected_invitation_count" field.
+func (m *OrganizationMutation) SetRejectedInvitationCount(i int) {
+	m.rejected_invitation_count = &i
+	m.addrejected_invitation_count = nil
+}
+
+// RejectedInvitationCount returns the value of the "rejected_invitation_count" field in the mutation.
+func (m *OrganizationMutation) RejectedInvitationCount() (r int, exists bool) {
+	v := m.rejected_invitation_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRejectedInvitationCount returns the old "rejected_invitation_count" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldRejectedInvitationCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRejectedInvitationCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRejectedInvitationCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRejectedInvitationCount: %w", err)
+	}
+	return oldValue.RejectedInvitationCount, nil
+}
+
+// AddRejectedInvitationCount adds i to the "rejected_invitation_count" field.
+func (m *OrganizationMutation) AddRejectedInvitationCount(i int) {
+	if m.addrejected_invitation_count != nil {
+		*m.addrejected_invitation_count += i
+	} else {
+		m.addrejected_invitation_count = &i
+	}
+}
+
+// AddedRejectedInvitationCount returns the value that was added to the "rejected_invitation_count" field in this mutation.
+func (m *OrganizationMutation) AddedRejectedInvitationCount() (r int, exists bool) {
+	v := m.addrejected_invitation_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRejectedInvitationCount resets all changes to the "rejected_invitation_count" field.
+func (m *OrganizationMutation) ResetRejectedInvitationCount() {
+	m.rejected_invitation_count = nil
+	m.addrejected_invitation_count = nil
+}
+
+// SetCanceledInvitationCount sets the "canceled_invitation_count" field.
+func (m *OrganizationMutation) SetCanceledInvitationCount(i int) {
+	m.canceled_invitation_count = &i
+	m.addcanceled_invitation_count = nil
+}
+
+// CanceledInvitationCount returns the value of the "canceled_invitation_count" field in the mutation.
+func (m *OrganizationMutation) CanceledInvitationCount() (r int, exists bool) {
+	v := m.canceled_invitation_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCanceledInvitationCount returns the old "canceled_invitation_count" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldCanceledInvitationCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCanceledInvitationCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCanceledInvitationCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCanceledInvitationCount: %w", err)
+	}
+	return oldValue.CanceledInvitationCount, nil
+}
+
+// AddCanceledInvitationCount adds i to the "canceled_invitation_count" field.
+func (m *OrganizationMutation) AddCanceledInvitationCount(i int) {
+	if m.addcanceled_invitation_count != nil {
+		*m.addcanceled_invitation_count += i
+	} else {
+		m.addcanceled_invitation_count = &i
+	}
+}
+
+// AddedCanceledInvitationCount returns the value that was added to the "canceled_invitation_count" field in this mutation.
+func (m *OrganizationMutation) AddedCanceledInvitationCount() (r int, exists bool) {
+	v := m.addcanceled_invitation_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCanceledInvitationCount resets all changes to the "canceled_invitation_count" field.
+func (m *OrganizationMutation) ResetCanceledInvitationCount() {
+	m.canceled_invitation_count = nil
+	m.addcanceled_invitation_count = nil
+}
+
 // AddMemberIDs adds the "members" edge to the Member entity by ids.
 func (m *OrganizationMutation) AddMemberIDs(ids ...string) {
 	if m.members == nil {
@@ -4518,7 +5216,7 @@ func (m *OrganizationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrganizationMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 14)
 	if m.created_at != nil {
 		fields = append(fields, organization.FieldCreatedAt)
 	}
@@ -4539,6 +5237,27 @@ func (m *OrganizationMutation) Fields() []string {
 	}
 	if m.event_sequence != nil {
 		fields = append(fields, organization.FieldEventSequence)
+	}
+	if m.member_count != nil {
+		fields = append(fields, organization.FieldMemberCount)
+	}
+	if m.owner_count != nil {
+		fields = append(fields, organization.FieldOwnerCount)
+	}
+	if m.admin_count != nil {
+		fields = append(fields, organization.FieldAdminCount)
+	}
+	if m.pending_invitation_count != nil {
+		fields = append(fields, organization.FieldPendingInvitationCount)
+	}
+	if m.accepted_invitation_count != nil {
+		fields = append(fields, organization.FieldAcceptedInvitationCount)
+	}
+	if m.rejected_invitation_count != nil {
+		fields = append(fields, organization.FieldRejectedInvitationCount)
+	}
+	if m.canceled_invitation_count != nil {
+		fields = append(fields, organization.FieldCanceledInvitationCount)
 	}
 	return fields
 }
@@ -4562,6 +5281,20 @@ func (m *OrganizationMutation) Field(name string) (ent.Value, bool) {
 		return m.LogoHash()
 	case organization.FieldEventSequence:
 		return m.EventSequence()
+	case organization.FieldMemberCount:
+		return m.MemberCount()
+	case organization.FieldOwnerCount:
+		return m.OwnerCount()
+	case organization.FieldAdminCount:
+		return m.AdminCount()
+	case organization.FieldPendingInvitationCount:
+		return m.PendingInvitationCount()
+	case organization.FieldAcceptedInvitationCount:
+		return m.AcceptedInvitationCount()
+	case organization.FieldRejectedInvitationCount:
+		return m.RejectedInvitationCount()
+	case organization.FieldCanceledInvitationCount:
+		return m.CanceledInvitationCount()
 	}
 	return nil, false
 }
@@ -4585,6 +5318,20 @@ func (m *OrganizationMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldLogoHash(ctx)
 	case organization.FieldEventSequence:
 		return m.OldEventSequence(ctx)
+	case organization.FieldMemberCount:
+		return m.OldMemberCount(ctx)
+	case organization.FieldOwnerCount:
+		return m.OldOwnerCount(ctx)
+	case organization.FieldAdminCount:
+		return m.OldAdminCount(ctx)
+	case organization.FieldPendingInvitationCount:
+		return m.OldPendingInvitationCount(ctx)
+	case organization.FieldAcceptedInvitationCount:
+		return m.OldAcceptedInvitationCount(ctx)
+	case organization.FieldRejectedInvitationCount:
+		return m.OldRejectedInvitationCount(ctx)
+	case organization.FieldCanceledInvitationCount:
+		return m.OldCanceledInvitationCount(ctx)
 	}
 	return nil, fmt.Errorf("unknown Organization field %s", name)
 }
@@ -4643,6 +5390,55 @@ func (m *OrganizationMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetEventSequence(v)
 		return nil
+	case organization.FieldMemberCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMemberCount(v)
+		return nil
+	case organization.FieldOwnerCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOwnerCount(v)
+		return nil
+	case organization.FieldAdminCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAdminCount(v)
+		return nil
+	case organization.FieldPendingInvitationCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPendingInvitationCount(v)
+		return nil
+	case organization.FieldAcceptedInvitationCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAcceptedInvitationCount(v)
+		return nil
+	case organization.FieldRejectedInvitationCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRejectedInvitationCount(v)
+		return nil
+	case organization.FieldCanceledInvitationCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCanceledInvitationCount(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
 }
@@ -4654,6 +5450,27 @@ func (m *OrganizationMutation) AddedFields() []string {
 	if m.addevent_sequence != nil {
 		fields = append(fields, organization.FieldEventSequence)
 	}
+	if m.addmember_count != nil {
+		fields = append(fields, organization.FieldMemberCount)
+	}
+	if m.addowner_count != nil {
+		fields = append(fields, organization.FieldOwnerCount)
+	}
+	if m.addadmin_count != nil {
+		fields = append(fields, organization.FieldAdminCount)
+	}
+	if m.addpending_invitation_count != nil {
+		fields = append(fields, organization.FieldPendingInvitationCount)
+	}
+	if m.addaccepted_invitation_count != nil {
+		fields = append(fields, organization.FieldAcceptedInvitationCount)
+	}
+	if m.addrejected_invitation_count != nil {
+		fields = append(fields, organization.FieldRejectedInvitationCount)
+	}
+	if m.addcanceled_invitation_count != nil {
+		fields = append(fields, organization.FieldCanceledInvitationCount)
+	}
 	return fields
 }
 
@@ -4664,6 +5481,20 @@ func (m *OrganizationMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case organization.FieldEventSequence:
 		return m.AddedEventSequence()
+	case organization.FieldMemberCount:
+		return m.AddedMemberCount()
+	case organization.FieldOwnerCount:
+		return m.AddedOwnerCount()
+	case organization.FieldAdminCount:
+		return m.AddedAdminCount()
+	case organization.FieldPendingInvitationCount:
+		return m.AddedPendingInvitationCount()
+	case organization.FieldAcceptedInvitationCount:
+		return m.AddedAcceptedInvitationCount()
+	case organization.FieldRejectedInvitationCount:
+		return m.AddedRejectedInvitationCount()
+	case organization.FieldCanceledInvitationCount:
+		return m.AddedCanceledInvitationCount()
 	}
 	return nil, false
 }
@@ -4679,6 +5510,55 @@ func (m *OrganizationMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddEventSequence(v)
+		return nil
+	case organization.FieldMemberCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMemberCount(v)
+		return nil
+	case organization.FieldOwnerCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOwnerCount(v)
+		return nil
+	case organization.FieldAdminCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAdminCount(v)
+		return nil
+	case organization.FieldPendingInvitationCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPendingInvitationCount(v)
+		return nil
+	case organization.FieldAcceptedInvitationCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAcceptedInvitationCount(v)
+		return nil
+	case organization.FieldRejectedInvitationCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRejectedInvitationCount(v)
+		return nil
+	case organization.FieldCanceledInvitationCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCanceledInvitationCount(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Organization numeric field %s", name)
@@ -4736,6 +5616,27 @@ func (m *OrganizationMutation) ResetField(name string) error {
 		return nil
 	case organization.FieldEventSequence:
 		m.ResetEventSequence()
+		return nil
+	case organization.FieldMemberCount:
+		m.ResetMemberCount()
+		return nil
+	case organization.FieldOwnerCount:
+		m.ResetOwnerCount()
+		return nil
+	case organization.FieldAdminCount:
+		m.ResetAdminCount()
+		return nil
+	case organization.FieldPendingInvitationCount:
+		m.ResetPendingInvitationCount()
+		return nil
+	case organization.FieldAcceptedInvitationCount:
+		m.ResetAcceptedInvitationCount()
+		return nil
+	case organization.FieldRejectedInvitationCount:
+		m.ResetRejectedInvitationCount()
+		return nil
+	case organization.FieldCanceledInvitationCount:
+		m.ResetCanceledInvitationCount()
 		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
@@ -6519,6 +7420,8 @@ type UserMutation struct {
 	image_url               *string
 	email_verified_at       *time.Time
 	password_hash           *string
+	organization_count      *int
+	addorganization_count   *int
 	clearedFields           map[string]struct{}
 	sessions                map[string]struct{}
 	removedsessions         map[string]struct{}
@@ -6922,6 +7825,62 @@ func (m *UserMutation) ResetPasswordHash() {
 	m.password_hash = nil
 }
 
+// SetOrganizationCount sets the "organization_count" field.
+func (m *UserMutation) SetOrganizationCount(i int) {
+	m.organization_count = &i
+	m.addorganization_count = nil
+}
+
+// OrganizationCount returns the value of the "organization_count" field in the mutation.
+func (m *UserMutation) OrganizationCount() (r int, exists bool) {
+	v := m.organization_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationCount returns the old "organization_count" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldOrganizationCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationCount: %w", err)
+	}
+	return oldValue.OrganizationCount, nil
+}
+
+// AddOrganizationCount adds i to the "organization_count" field.
+func (m *UserMutation) AddOrganizationCount(i int) {
+	if m.addorganization_count != nil {
+		*m.addorganization_count += i
+	} else {
+		m.addorganization_count = &i
+	}
+}
+
+// AddedOrganizationCount returns the value that was added to the "organization_count" field in this mutation.
+func (m *UserMutation) AddedOrganizationCount() (r int, exists bool) {
+	v := m.addorganization_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOrganizationCount resets all changes to the "organization_count" field.
+func (m *UserMutation) ResetOrganizationCount() {
+	m.organization_count = nil
+	m.addorganization_count = nil
+}
+
 // AddSessionIDs adds the "sessions" edge to the Session entity by ids.
 func (m *UserMutation) AddSessionIDs(ids ...string) {
 	if m.sessions == nil {
@@ -7226,7 +8185,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 8)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -7247,6 +8206,9 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.password_hash != nil {
 		fields = append(fields, user.FieldPasswordHash)
+	}
+	if m.organization_count != nil {
+		fields = append(fields, user.FieldOrganizationCount)
 	}
 	return fields
 }
@@ -7270,6 +8232,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.EmailVerifiedAt()
 	case user.FieldPasswordHash:
 		return m.PasswordHash()
+	case user.FieldOrganizationCount:
+		return m.OrganizationCount()
 	}
 	return nil, false
 }
@@ -7293,6 +8257,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldEmailVerifiedAt(ctx)
 	case user.FieldPasswordHash:
 		return m.OldPasswordHash(ctx)
+	case user.FieldOrganizationCount:
+		return m.OldOrganizationCount(ctx)
 	}
 	return nil, fmt.Errorf("unknown User field %s", name)
 }
@@ -7351,6 +8317,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetPasswordHash(v)
 		return nil
+	case user.FieldOrganizationCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationCount(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
@@ -7358,13 +8331,21 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *UserMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addorganization_count != nil {
+		fields = append(fields, user.FieldOrganizationCount)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case user.FieldOrganizationCount:
+		return m.AddedOrganizationCount()
+	}
 	return nil, false
 }
 
@@ -7373,6 +8354,13 @@ func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *UserMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case user.FieldOrganizationCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOrganizationCount(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User numeric field %s", name)
 }
@@ -7435,6 +8423,9 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldPasswordHash:
 		m.ResetPasswordHash()
+		return nil
+	case user.FieldOrganizationCount:
+		m.ResetOrganizationCount()
 		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)

@@ -33,6 +33,20 @@ type Organization struct {
 	LogoHash *string `json:"logo_hash,omitempty"`
 	// EventSequence holds the value of the "event_sequence" field.
 	EventSequence int64 `json:"event_sequence,omitempty"`
+	// MemberCount holds the value of the "member_count" field.
+	MemberCount int `json:"member_count,omitempty"`
+	// OwnerCount holds the value of the "owner_count" field.
+	OwnerCount int `json:"owner_count,omitempty"`
+	// AdminCount holds the value of the "admin_count" field.
+	AdminCount int `json:"admin_count,omitempty"`
+	// PendingInvitationCount holds the value of the "pending_invitation_count" field.
+	PendingInvitationCount int `json:"pending_invitation_count,omitempty"`
+	// AcceptedInvitationCount holds the value of the "accepted_invitation_count" field.
+	AcceptedInvitationCount int `json:"accepted_invitation_count,omitempty"`
+	// RejectedInvitationCount holds the value of the "rejected_invitation_count" field.
+	RejectedInvitationCount int `json:"rejected_invitation_count,omitempty"`
+	// CanceledInvitationCount holds the value of the "canceled_invitation_count" field.
+	CanceledInvitationCount int `json:"canceled_invitation_count,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the OrganizationQuery when eager-loading is set.
 	Edges        OrganizationEdges `json:"edges"`
@@ -101,7 +115,7 @@ func (*Organization) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case organization.FieldEventSequence:
+		case organization.FieldEventSequence, organization.FieldMemberCount, organization.FieldOwnerCount, organization.FieldAdminCount, organization.FieldPendingInvitationCount, organization.FieldAcceptedInvitationCount, organization.FieldRejectedInvitationCount, organization.FieldCanceledInvitationCount:
 			values[i] = new(sql.NullInt64)
 		case organization.FieldID, organization.FieldName, organization.FieldNameKey, organization.FieldSlug, organization.FieldLogoHash:
 			values[i] = new(sql.NullString)
@@ -170,6 +184,48 @@ func (_m *Organization) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field event_sequence", values[i])
 			} else if value.Valid {
 				_m.EventSequence = value.Int64
+			}
+		case organization.FieldMemberCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field member_count", values[i])
+			} else if value.Valid {
+				_m.MemberCount = int(value.Int64)
+			}
+		case organization.FieldOwnerCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field owner_count", values[i])
+			} else if value.Valid {
+				_m.OwnerCount = int(value.Int64)
+			}
+		case organization.FieldAdminCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field admin_count", values[i])
+			} else if value.Valid {
+				_m.AdminCount = int(value.Int64)
+			}
+		case organization.FieldPendingInvitationCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field pending_invitation_count", values[i])
+			} else if value.Valid {
+				_m.PendingInvitationCount = int(value.Int64)
+			}
+		case organization.FieldAcceptedInvitationCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field accepted_invitation_count", values[i])
+			} else if value.Valid {
+				_m.AcceptedInvitationCount = int(value.Int64)
+			}
+		case organization.FieldRejectedInvitationCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field rejected_invitation_count", values[i])
+			} else if value.Valid {
+				_m.RejectedInvitationCount = int(value.Int64)
+			}
+		case organization.FieldCanceledInvitationCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field canceled_invitation_count", values[i])
+			} else if value.Valid {
+				_m.CanceledInvitationCount = int(value.Int64)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -249,6 +305,27 @@ func (_m *Organization) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("event_sequence=")
 	builder.WriteString(fmt.Sprintf("%v", _m.EventSequence))
+	builder.WriteString(", ")
+	builder.WriteString("member_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.MemberCount))
+	builder.WriteString(", ")
+	builder.WriteString("owner_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.OwnerCount))
+	builder.WriteString(", ")
+	builder.WriteString("admin_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.AdminCount))
+	builder.WriteString(", ")
+	builder.WriteString("pending_invitation_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PendingInvitationCount))
+	builder.WriteString(", ")
+	builder.WriteString("accepted_invitation_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.AcceptedInvitationCount))
+	builder.WriteString(", ")
+	builder.WriteString("rejected_invitation_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RejectedInvitationCount))
+	builder.WriteString(", ")
+	builder.WriteString("canceled_invitation_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.CanceledInvitationCount))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -109,6 +109,104 @@ func (_c *OrganizationCreate) SetNillableEventSequence(v *int64) *OrganizationCr
 	return _c
 }
 
+// SetMemberCount sets the "member_count" field.
+func (_c *OrganizationCreate) SetMemberCount(v int) *OrganizationCreate {
+	_c.mutation.SetMemberCount(v)
+	return _c
+}
+
+// SetNillableMemberCount sets the "member_count" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableMemberCount(v *int) *OrganizationCreate {
+	if v != nil {
+		_c.SetMemberCount(*v)
+	}
+	return _c
+}
+
+// SetOwnerCount sets the "owner_count" field.
+func (_c *OrganizationCreate) SetOwnerCount(v int) *OrganizationCreate {
+	_c.mutation.SetOwnerCount(v)
+	return _c
+}
+
+// SetNillableOwnerCount sets the "owner_count" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableOwnerCount(v *int) *OrganizationCreate {
+	if v != nil {
+		_c.SetOwnerCount(*v)
+	}
+	return _c
+}
+
+// SetAdminCount sets the "admin_count" field.
+func (_c *OrganizationCreate) SetAdminCount(v int) *OrganizationCreate {
+	_c.mutation.SetAdminCount(v)
+	return _c
+}
+
+// SetNillableAdminCount sets the "admin_count" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableAdminCount(v *int) *OrganizationCreate {
+	if v != nil {
+		_c.SetAdminCount(*v)
+	}
+	return _c
+}
+
+// SetPendingInvitationCount sets the "pending_invitation_count" field.
+func (_c *OrganizationCreate) SetPendingInvitationCount(v int) *OrganizationCreate {
+	_c.mutation.SetPendingInvitationCount(v)
+	return _c
+}
+
+// SetNillablePendingInvitationCount sets the "pending_invitation_count" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillablePendingInvitationCount(v *int) *OrganizationCreate {
+	if v != nil {
+		_c.SetPendingInvitationCount(*v)
+	}
+	return _c
+}
+
+// SetAcceptedInvitationCount sets the "accepted_invitation_count" field.
+func (_c *OrganizationCreate) SetAcceptedInvitationCount(v int) *OrganizationCreate {
+	_c.mutation.SetAcceptedInvitationCount(v)
+	return _c
+}
+
+// SetNillableAcceptedInvitationCount sets the "accepted_invitation_count" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableAcceptedInvitationCount(v *int) *OrganizationCreate {
+	if v != nil {
+		_c.SetAcceptedInvitationCount(*v)
+	}
+	return _c
+}
+
+// SetRejectedInvitationCount sets the "rejected_invitation_count" field.
+func (_c *OrganizationCreate) SetRejectedInvitationCount(v int) *OrganizationCreate {
+	_c.mutation.SetRejectedInvitationCount(v)
+	return _c
+}
+
+// SetNillableRejectedInvitationCount sets the "rejected_invitation_count" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableRejectedInvitationCount(v *int) *OrganizationCreate {
+	if v != nil {
+		_c.SetRejectedInvitationCount(*v)
+	}
+	return _c
+}
+
+// SetCanceledInvitationCount sets the "canceled_invitation_count" field.
+func (_c *OrganizationCreate) SetCanceledInvitationCount(v int) *OrganizationCreate {
+	_c.mutation.SetCanceledInvitationCount(v)
+	return _c
+}
+
+// SetNillableCanceledInvitationCount sets the "canceled_invitation_count" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableCanceledInvitationCount(v *int) *OrganizationCreate {
+	if v != nil {
+		_c.SetCanceledInvitationCount(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *OrganizationCreate) SetID(v string) *OrganizationCreate {
 	_c.mutation.SetID(v)
@@ -246,6 +344,34 @@ func (_c *OrganizationCreate) defaults() error {
 		v := organization.DefaultEventSequence
 		_c.mutation.SetEventSequence(v)
 	}
+	if _, ok := _c.mutation.MemberCount(); !ok {
+		v := organization.DefaultMemberCount
+		_c.mutation.SetMemberCount(v)
+	}
+	if _, ok := _c.mutation.OwnerCount(); !ok {
+		v := organization.DefaultOwnerCount
+		_c.mutation.SetOwnerCount(v)
+	}
+	if _, ok := _c.mutation.AdminCount(); !ok {
+		v := organization.DefaultAdminCount
+		_c.mutation.SetAdminCount(v)
+	}
+	if _, ok := _c.mutation.PendingInvitationCount(); !ok {
+		v := organization.DefaultPendingInvitationCount
+		_c.mutation.SetPendingInvitationCount(v)
+	}
+	if _, ok := _c.mutation.AcceptedInvitationCount(); !ok {
+		v := organization.DefaultAcceptedInvitationCount
+		_c.mutation.SetAcceptedInvitationCount(v)
+	}
+	if _, ok := _c.mutation.RejectedInvitationCount(); !ok {
+		v := organization.DefaultRejectedInvitationCount
+		_c.mutation.SetRejectedInvitationCount(v)
+	}
+	if _, ok := _c.mutation.CanceledInvitationCount(); !ok {
+		v := organization.DefaultCanceledInvitationCount
+		_c.mutation.SetCanceledInvitationCount(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if organization.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized organization.DefaultID (forgotten import ent/runtime?)")
@@ -299,6 +425,62 @@ func (_c *OrganizationCreate) check() error {
 	if v, ok := _c.mutation.EventSequence(); ok {
 		if err := organization.EventSequenceValidator(v); err != nil {
 			return &ValidationError{Name: "event_sequence", err: fmt.Errorf(`ent: validator failed for field "Organization.event_sequence": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.MemberCount(); !ok {
+		return &ValidationError{Name: "member_count", err: errors.New(`ent: missing required field "Organization.member_count"`)}
+	}
+	if v, ok := _c.mutation.MemberCount(); ok {
+		if err := organization.MemberCountValidator(v); err != nil {
+			return &ValidationError{Name: "member_count", err: fmt.Errorf(`ent: validator failed for field "Organization.member_count": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.OwnerCount(); !ok {
+		return &ValidationError{Name: "owner_count", err: errors.New(`ent: missing required field "Organization.owner_count"`)}
+	}
+	if v, ok := _c.mutation.OwnerCount(); ok {
+		if err := organization.OwnerCountValidator(v); err != nil {
+			return &ValidationError{Name: "owner_count", err: fmt.Errorf(`ent: validator failed for field "Organization.owner_count": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.AdminCount(); !ok {
+		return &ValidationError{Name: "admin_count", err: errors.New(`ent: missing required field "Organization.admin_count"`)}
+	}
+	if v, ok := _c.mutation.AdminCount(); ok {
+		if err := organization.AdminCountValidator(v); err != nil {
+			return &ValidationError{Name: "admin_count", err: fmt.Errorf(`ent: validator failed for field "Organization.admin_count": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.PendingInvitationCount(); !ok {
+		return &ValidationError{Name: "pending_invitation_count", err: errors.New(`ent: missing required field "Organization.pending_invitation_count"`)}
+	}
+	if v, ok := _c.mutation.PendingInvitationCount(); ok {
+		if err := organization.PendingInvitationCountValidator(v); err != nil {
+			return &ValidationError{Name: "pending_invitation_count", err: fmt.Errorf(`ent: validator failed for field "Organization.pending_invitation_count": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.AcceptedInvitationCount(); !ok {
+		return &ValidationError{Name: "accepted_invitation_count", err: errors.New(`ent: missing required field "Organization.accepted_invitation_count"`)}
+	}
+	if v, ok := _c.mutation.AcceptedInvitationCount(); ok {
+		if err := organization.AcceptedInvitationCountValidator(v); err != nil {
+			return &ValidationError{Name: "accepted_invitation_count", err: fmt.Errorf(`ent: validator failed for field "Organization.accepted_invitation_count": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.RejectedInvitationCount(); !ok {
+		return &ValidationError{Name: "rejected_invitation_count", err: errors.New(`ent: missing required field "Organization.rejected_invitation_count"`)}
+	}
+	if v, ok := _c.mutation.RejectedInvitationCount(); ok {
+		if err := organization.RejectedInvitationCountValidator(v); err != nil {
+			return &ValidationError{Name: "rejected_invitation_count", err: fmt.Errorf(`ent: validator failed for field "Organization.rejected_invitation_count": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.CanceledInvitationCount(); !ok {
+		return &ValidationError{Name: "canceled_invitation_count", err: errors.New(`ent: missing required field "Organization.canceled_invitation_count"`)}
+	}
+	if v, ok := _c.mutation.CanceledInvitationCount(); ok {
+		if err := organization.CanceledInvitationCountValidator(v); err != nil {
+			return &ValidationError{Name: "canceled_invitation_count", err: fmt.Errorf(`ent: validator failed for field "Organization.canceled_invitation_count": %w`, err)}
 		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
@@ -369,6 +551,34 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.EventSequence(); ok {
 		_spec.SetField(organization.FieldEventSequence, field.TypeInt64, value)
 		_node.EventSequence = value
+	}
+	if value, ok := _c.mutation.MemberCount(); ok {
+		_spec.SetField(organization.FieldMemberCount, field.TypeInt, value)
+		_node.MemberCount = value
+	}
+	if value, ok := _c.mutation.OwnerCount(); ok {
+		_spec.SetField(organization.FieldOwnerCount, field.TypeInt, value)
+		_node.OwnerCount = value
+	}
+	if value, ok := _c.mutation.AdminCount(); ok {
+		_spec.SetField(organization.FieldAdminCount, field.TypeInt, value)
+		_node.AdminCount = value
+	}
+	if value, ok := _c.mutation.PendingInvitationCount(); ok {
+		_spec.SetField(organization.FieldPendingInvitationCount, field.TypeInt, value)
+		_node.PendingInvitationCount = value
+	}
+	if value, ok := _c.mutation.AcceptedInvitationCount(); ok {
+		_spec.SetField(organization.FieldAcceptedInvitationCount, field.TypeInt, value)
+		_node.AcceptedInvitationCount = value
+	}
+	if value, ok := _c.mutation.RejectedInvitationCount(); ok {
+		_spec.SetField(organization.FieldRejectedInvitationCount, field.TypeInt, value)
+		_node.RejectedInvitationCount = value
+	}
+	if value, ok := _c.mutation.CanceledInvitationCount(); ok {
+		_spec.SetField(organization.FieldCanceledInvitationCount, field.TypeInt, value)
+		_node.CanceledInvitationCount = value
 	}
 	if nodes := _c.mutation.MembersIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -558,6 +768,132 @@ func (u *OrganizationUpsert) AddEventSequence(v int64) *OrganizationUpsert {
 	return u
 }
 
+// SetMemberCount sets the "member_count" field.
+func (u *OrganizationUpsert) SetMemberCount(v int) *OrganizationUpsert {
+	u.Set(organization.FieldMemberCount, v)
+	return u
+}
+
+// UpdateMemberCount sets the "member_count" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateMemberCount() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldMemberCount)
+	return u
+}
+
+// AddMemberCount adds v to the "member_count" field.
+func (u *OrganizationUpsert) AddMemberCount(v int) *OrganizationUpsert {
+	u.Add(organization.FieldMemberCount, v)
+	return u
+}
+
+// SetOwnerCount sets the "owner_count" field.
+func (u *OrganizationUpsert) SetOwnerCount(v int) *OrganizationUpsert {
+	u.Set(organization.FieldOwnerCount, v)
+	return u
+}
+
+// UpdateOwnerCount sets the "owner_count" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateOwnerCount() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldOwnerCount)
+	return u
+}
+
+// AddOwnerCount adds v to the "owner_count" field.
+func (u *OrganizationUpsert) AddOwnerCount(v int) *OrganizationUpsert {
+	u.Add(organization.FieldOwnerCount, v)
+	return u
+}
+
+// SetAdminCount sets the "admin_count" field.
+func (u *OrganizationUpsert) SetAdminCount(v int) *OrganizationUpsert {
+	u.Set(organization.FieldAdminCount, v)
+	return u
+}
+
+// UpdateAdminCount sets the "admin_count" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateAdminCount() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldAdminCount)
+	return u
+}
+
+// AddAdminCount adds v to the "admin_count" field.
+func (u *OrganizationUpsert) AddAdminCount(v int) *OrganizationUpsert {
+	u.Add(organization.FieldAdminCount, v)
+	return u
+}
+
+// SetPendingInvitationCount sets the "pending_invitation_count" field.
+func (u *OrganizationUpsert) SetPendingInvitationCount(v int) *OrganizationUpsert {
+	u.Set(organization.FieldPendingInvitationCount, v)
+	return u
+}
+
+// UpdatePendingInvitationCount sets the "pending_invitation_count" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdatePendingInvitationCount() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldPendingInvitationCount)
+	return u
+}
+
+// AddPendingInvitationCount adds v to the "pending_invitation_count" field.
+func (u *OrganizationUpsert) AddPendingInvitationCount(v int) *OrganizationUpsert {
+	u.Add(organization.FieldPendingInvitationCount, v)
+	return u
+}
+
+// SetAcceptedInvitationCount sets the "accepted_invitation_count" field.
+func (u *OrganizationUpsert) SetAcceptedInvitationCount(v int) *OrganizationUpsert {
+	u.Set(organization.FieldAcceptedInvitationCount, v)
+	return u
+}
+
+// UpdateAcceptedInvitationCount sets the "accepted_invitation_count" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateAcceptedInvitationCount() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldAcceptedInvitationCount)
+	return u
+}
+
+// AddAcceptedInvitationCount adds v to the "accepted_invitation_count" field.
+func (u *OrganizationUpsert) AddAcceptedInvitationCount(v int) *OrganizationUpsert {
+	u.Add(organization.FieldAcceptedInvitationCount, v)
+	return u
+}
+
+// SetRejectedInvitationCount sets the "rejected_invitation_count" field.
+func (u *OrganizationUpsert) SetRejectedInvitationCount(v int) *OrganizationUpsert {
+	u.Set(organization.FieldRejectedInvitationCount, v)
+	return u
+}
+
+// UpdateRejectedInvitationCount sets the "rejected_invitation_count" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateRejectedInvitationCount() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldRejectedInvitationCount)
+	return u
+}
+
+// AddRejectedInvitationCount adds v to the "rejected_invitation_count" field.
+func (u *OrganizationUpsert) AddRejectedInvitationCount(v int) *OrganizationUpsert {
+	u.Add(organization.FieldRejectedInvitationCount, v)
+	return u
+}
+
+// SetCanceledInvitationCount sets the "canceled_invitation_count" field.
+func (u *OrganizationUpsert) SetCanceledInvitationCount(v int) *OrganizationUpsert {
+	u.Set(organization.FieldCanceledInvitationCount, v)
+	return u
+}
+
+// UpdateCanceledInvitationCount sets the "canceled_invitation_count" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateCanceledInvitationCount() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldCanceledInvitationCount)
+	return u
+}
+
+// AddCanceledInvitationCount adds v to the "canceled_invitation_count" field.
+func (u *OrganizationUpsert) AddCanceledInvitationCount(v int) *OrganizationUpsert {
+	u.Add(organization.FieldCanceledInvitationCount, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -693,6 +1029,153 @@ func (u *OrganizationUpsertOne) AddEventSequence(v int64) *OrganizationUpsertOne
 func (u *OrganizationUpsertOne) UpdateEventSequence() *OrganizationUpsertOne {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdateEventSequence()
+	})
+}
+
+// SetMemberCount sets the "member_count" field.
+func (u *OrganizationUpsertOne) SetMemberCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetMemberCount(v)
+	})
+}
+
+// AddMemberCount adds v to the "member_count" field.
+func (u *OrganizationUpsertOne) AddMemberCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddMemberCount(v)
+	})
+}
+
+// UpdateMemberCount sets the "member_count" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateMemberCount() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateMemberCount()
+	})
+}
+
+// SetOwnerCount sets the "owner_count" field.
+func (u *OrganizationUpsertOne) SetOwnerCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetOwnerCount(v)
+	})
+}
+
+// AddOwnerCount adds v to the "owner_count" field.
+func (u *OrganizationUpsertOne) AddOwnerCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddOwnerCount(v)
+	})
+}
+
+// UpdateOwnerCount sets the "owner_count" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateOwnerCount() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateOwnerCount()
+	})
+}
+
+// SetAdminCount sets the "admin_count" field.
+func (u *OrganizationUpsertOne) SetAdminCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetAdminCount(v)
+	})
+}
+
+// AddAdminCount adds v to the "admin_count" field.
+func (u *OrganizationUpsertOne) AddAdminCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddAdminCount(v)
+	})
+}
+
+// UpdateAdminCount sets the "admin_count" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateAdminCount() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateAdminCount()
+	})
+}
+
+// SetPendingInvitationCount sets the "pending_invitation_count" field.
+func (u *OrganizationUpsertOne) SetPendingInvitationCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetPendingInvitationCount(v)
+	})
+}
+
+// AddPendingInvitationCount adds v to the "pending_invitation_count" field.
+func (u *OrganizationUpsertOne) AddPendingInvitationCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddPendingInvitationCount(v)
+	})
+}
+
+// UpdatePendingInvitationCount sets the "pending_invitation_count" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdatePendingInvitationCount() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdatePendingInvitationCount()
+	})
+}
+
+// SetAcceptedInvitationCount sets the "accepted_invitation_count" field.
+func (u *OrganizationUpsertOne) SetAcceptedInvitationCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetAcceptedInvitationCount(v)
+	})
+}
+
+// AddAcceptedInvitationCount adds v to the "accepted_invitation_count" field.
+func (u *OrganizationUpsertOne) AddAcceptedInvitationCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddAcceptedInvitationCount(v)
+	})
+}
+
+// UpdateAcceptedInvitationCount sets the "accepted_invitation_count" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateAcceptedInvitationCount() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateAcceptedInvitationCount()
+	})
+}
+
+// SetRejectedInvitationCount sets the "rejected_invitation_count" field.
+func (u *OrganizationUpsertOne) SetRejectedInvitationCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetRejectedInvitationCount(v)
+	})
+}
+
+// AddRejectedInvitationCount adds v to the "rejected_invitation_count" field.
+func (u *OrganizationUpsertOne) AddRejectedInvitationCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddRejectedInvitationCount(v)
+	})
+}
+
+// UpdateRejectedInvitationCount sets the "rejected_invitation_count" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateRejectedInvitationCount() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateRejectedInvitationCount()
+	})
+}
+
+// SetCanceledInvitationCount sets the "canceled_invitation_count" field.
+func (u *OrganizationUpsertOne) SetCanceledInvitationCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetCanceledInvitationCount(v)
+	})
+}
+
+// AddCanceledInvitationCount adds v to the "canceled_invitation_count" field.
+func (u *OrganizationUpsertOne) AddCanceledInvitationCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddCanceledInvitationCount(v)
+	})
+}
+
+// UpdateCanceledInvitationCount sets the "canceled_invitation_count" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateCanceledInvitationCount() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateCanceledInvitationCount()
 	})
 }
 
@@ -998,6 +1481,153 @@ func (u *OrganizationUpsertBulk) AddEventSequence(v int64) *OrganizationUpsertBu
 func (u *OrganizationUpsertBulk) UpdateEventSequence() *OrganizationUpsertBulk {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdateEventSequence()
+	})
+}
+
+// SetMemberCount sets the "member_count" field.
+func (u *OrganizationUpsertBulk) SetMemberCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetMemberCount(v)
+	})
+}
+
+// AddMemberCount adds v to the "member_count" field.
+func (u *OrganizationUpsertBulk) AddMemberCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddMemberCount(v)
+	})
+}
+
+// UpdateMemberCount sets the "member_count" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateMemberCount() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateMemberCount()
+	})
+}
+
+// SetOwnerCount sets the "owner_count" field.
+func (u *OrganizationUpsertBulk) SetOwnerCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetOwnerCount(v)
+	})
+}
+
+// AddOwnerCount adds v to the "owner_count" field.
+func (u *OrganizationUpsertBulk) AddOwnerCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddOwnerCount(v)
+	})
+}
+
+// UpdateOwnerCount sets the "owner_count" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateOwnerCount() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateOwnerCount()
+	})
+}
+
+// SetAdminCount sets the "admin_count" field.
+func (u *OrganizationUpsertBulk) SetAdminCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetAdminCount(v)
+	})
+}
+
+// AddAdminCount adds v to the "admin_count" field.
+func (u *OrganizationUpsertBulk) AddAdminCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddAdminCount(v)
+	})
+}
+
+// UpdateAdminCount sets the "admin_count" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateAdminCount() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateAdminCount()
+	})
+}
+
+// SetPendingInvitationCount sets the "pending_invitation_count" field.
+func (u *OrganizationUpsertBulk) SetPendingInvitationCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetPendingInvitationCount(v)
+	})
+}
+
+// AddPendingInvitationCount adds v to the "pending_invitation_count" field.
+func (u *OrganizationUpsertBulk) AddPendingInvitationCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddPendingInvitationCount(v)
+	})
+}
+
+// UpdatePendingInvitationCount sets the "pending_invitation_count" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdatePendingInvitationCount() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdatePendingInvitationCount()
+	})
+}
+
+// SetAcceptedInvitationCount sets the "accepted_invitation_count" field.
+func (u *OrganizationUpsertBulk) SetAcceptedInvitationCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetAcceptedInvitationCount(v)
+	})
+}
+
+// AddAcceptedInvitationCount adds v to the "accepted_invitation_count" field.
+func (u *OrganizationUpsertBulk) AddAcceptedInvitationCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddAcceptedInvitationCount(v)
+	})
+}
+
+// UpdateAcceptedInvitationCount sets the "accepted_invitation_count" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateAcceptedInvitationCount() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateAcceptedInvitationCount()
+	})
+}
+
+// SetRejectedInvitationCount sets the "rejected_invitation_count" field.
+func (u *OrganizationUpsertBulk) SetRejectedInvitationCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetRejectedInvitationCount(v)
+	})
+}
+
+// AddRejectedInvitationCount adds v to the "rejected_invitation_count" field.
+func (u *OrganizationUpsertBulk) AddRejectedInvitationCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddRejectedInvitationCount(v)
+	})
+}
+
+// UpdateRejectedInvitationCount sets the "rejected_invitation_count" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateRejectedInvitationCount() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateRejectedInvitationCount()
+	})
+}
+
+// SetCanceledInvitationCount sets the "canceled_invitation_count" field.
+func (u *OrganizationUpsertBulk) SetCanceledInvitationCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetCanceledInvitationCount(v)
+	})
+}
+
+// AddCanceledInvitationCount adds v to the "canceled_invitation_count" field.
+func (u *OrganizationUpsertBulk) AddCanceledInvitationCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddCanceledInvitationCount(v)
+	})
+}
+
+// UpdateCanceledInvitationCount sets the "canceled_invitation_count" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateCanceledInvitationCount() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateCanceledInvitationCount()
 	})
 }
 

@@ -108,6 +108,153 @@ func (_u *OrganizationUpdate) AddEventSequence(v int64) *OrganizationUpdate {
 	return _u
 }
 
+// SetMemberCount sets the "member_count" field.
+func (_u *OrganizationUpdate) SetMemberCount(v int) *OrganizationUpdate {
+	_u.mutation.ResetMemberCount()
+	_u.mutation.SetMemberCount(v)
+	return _u
+}
+
+// SetNillableMemberCount sets the "member_count" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillableMemberCount(v *int) *OrganizationUpdate {
+	if v != nil {
+		_u.SetMemberCount(*v)
+	}
+	return _u
+}
+
+// AddMemberCount adds value to the "member_count" field.
+func (_u *OrganizationUpdate) AddMemberCount(v int) *OrganizationUpdate {
+	_u.mutation.AddMemberCount(v)
+	return _u
+}
+
+// SetOwnerCount sets the "owner_count" field.
+func (_u *OrganizationUpdate) SetOwnerCount(v int) *OrganizationUpdate {
+	_u.mutation.ResetOwnerCount()
+	_u.mutation.SetOwnerCount(v)
+	return _u
+}
+
+// SetNillableOwnerCount sets the "owner_count" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillableOwnerCount(v *int) *OrganizationUpdate {
+	if v != nil {
+		_u.SetOwnerCount(*v)
+	}
+	return _u
+}
+
+// AddOwnerCount adds value to the "owner_count" field.
+func (_u *OrganizationUpdate) AddOwnerCount(v int) *OrganizationUpdate {
+	_u.mutation.AddOwnerCount(v)
+	return _u
+}
+
+// SetAdminCount sets the "admin_count" field.
+func (_u *OrganizationUpdate) SetAdminCount(v int) *OrganizationUpdate {
+	_u.mutation.ResetAdminCount()
+	_u.mutation.SetAdminCount(v)
+	return _u
+}
+
+// SetNillableAdminCount sets the "admin_count" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillableAdminCount(v *int) *OrganizationUpdate {
+	if v != nil {
+		_u.SetAdminCount(*v)
+	}
+	return _u
+}
+
+// AddAdminCount adds value to the "admin_count" field.
+func (_u *OrganizationUpdate) AddAdminCount(v int) *OrganizationUpdate {
+	_u.mutation.AddAdminCount(v)
+	return _u
+}
+
+// SetPendingInvitationCount sets the "pending_invitation_count" field.
+func (_u *OrganizationUpdate) SetPendingInvitationCount(v int) *OrganizationUpdate {
+	_u.mutation.ResetPendingInvitationCount()
+	_u.mutation.SetPendingInvitationCount(v)
+	return _u
+}
+
+// SetNillablePendingInvitationCount sets the "pending_invitation_count" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillablePendingInvitationCount(v *int) *OrganizationUpdate {
+	if v != nil {
+		_u.SetPendingInvitationCount(*v)
+	}
+	return _u
+}
+
+// AddPendingInvitationCount adds value to the "pending_invitation_count" field.
+func (_u *OrganizationUpdate) AddPendingInvitationCount(v int) *OrganizationUpdate {
+	_u.mutation.AddPendingInvitationCount(v)
+	return _u
+}
+
+// SetAcceptedInvitationCount sets the "accepted_invitation_count" field.
+func (_u *OrganizationUpdate) SetAcceptedInvitationCount(v int) *OrganizationUpdate {
+	_u.mutation.ResetAcceptedInvitationCount()
+	_u.mutation.SetAcceptedInvitationCount(v)
+	return _u
+}
+
+// SetNillableAcceptedInvitationCount sets the "accepted_invitation_count" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillableAcceptedInvitationCount(v *int) *OrganizationUpdate {
+	if v != nil {
+		_u.SetAcceptedInvitationCount(*v)
+	}
+	return _u
+}
+
+// AddAcceptedInvitationCount adds value to the "accepted_invitation_count" field.
+func (_u *OrganizationUpdate) AddAcceptedInvitationCount(v int) *OrganizationUpdate {
+	_u.mutation.AddAcceptedInvitationCount(v)
+	return _u
+}
+
+// SetRejectedInvitationCount sets the "rejected_invitation_count" field.
+func (_u *OrganizationUpdate) SetRejectedInvitationCount(v int) *OrganizationUpdate {
+	_u.mutation.ResetRejectedInvitationCount()
+	_u.mutation.SetRejectedInvitationCount(v)
+	return _u
+}
+
+// SetNillableRejectedInvitationCount sets the "rejected_invitation_count" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillableRejectedInvitationCount(v *int) *OrganizationUpdate {
+	if v != nil {
+		_u.SetRejectedInvitationCount(*v)
+	}
+	return _u
+}
+
+// AddRejectedInvitationCount adds value to the "rejected_invitation_count" field.
+func (_u *OrganizationUpdate) AddRejectedInvitationCount(v int) *OrganizationUpdate {
+	_u.mutation.AddRejectedInvitationCount(v)
+	return _u
+}
+
+// SetCanceledInvitationCount sets the "canceled_invitation_count" field.
+func (_u *OrganizationUpdate) SetCanceledInvitationCount(v int) *OrganizationUpdate {
+	_u.mutation.ResetCanceledInvitationCount()
+	_u.mutation.SetCanceledInvitationCount(v)
+	return _u
+}
+
+// SetNillableCanceledInvitationCount sets the "canceled_invitation_count" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillableCanceledInvitationCount(v *int) *OrganizationUpdate {
+	if v != nil {
+		_u.SetCanceledInvitationCount(*v)
+	}
+	return _u
+}
+
+// AddCanceledInvitationCount adds value to the "canceled_invitation_count" field.
+func (_u *OrganizationUpdate) AddCanceledInvitationCount(v int) *OrganizationUpdate {
+	_u.mutation.AddCanceledInvitationCount(v)
+	return _u
+}
+
 // AddMemberIDs adds the "members" edge to the Member entity by IDs.
 func (_u *OrganizationUpdate) AddMemberIDs(ids ...string) *OrganizationUpdate {
 	_u.mutation.AddMemberIDs(ids...)
@@ -310,6 +457,41 @@ func (_u *OrganizationUpdate) check() error {
 			return &ValidationError{Name: "event_sequence", err: fmt.Errorf(`ent: validator failed for field "Organization.event_sequence": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.MemberCount(); ok {
+		if err := organization.MemberCountValidator(v); err != nil {
+			return &ValidationError{Name: "member_count", err: fmt.Errorf(`ent: validator failed for field "Organization.member_count": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.OwnerCount(); ok {
+		if err := organization.OwnerCountValidator(v); err != nil {
+			return &ValidationError{Name: "owner_count", err: fmt.Errorf(`ent: validator failed for field "Organization.owner_count": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.AdminCount(); ok {
+		if err := organization.AdminCountValidator(v); err != nil {
+			return &ValidationError{Name: "admin_count", err: fmt.Errorf(`ent: validator failed for field "Organization.admin_count": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.PendingInvitationCount(); ok {
+		if err := organization.PendingInvitationCountValidator(v); err != nil {
+			return &ValidationError{Name: "pending_invitation_count", err: fmt.Errorf(`ent: validator failed for field "Organization.pending_invitation_count": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.AcceptedInvitationCount(); ok {
+		if err := organization.AcceptedInvitationCountValidator(v); err != nil {
+			return &ValidationError{Name: "accepted_invitation_count", err: fmt.Errorf(`ent: validator failed for field "Organization.accepted_invitation_count": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RejectedInvitationCount(); ok {
+		if err := organization.RejectedInvitationCountValidator(v); err != nil {
+			return &ValidationError{Name: "rejected_invitation_count", err: fmt.Errorf(`ent: validator failed for field "Organization.rejected_invitation_count": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.CanceledInvitationCount(); ok {
+		if err := organization.CanceledInvitationCountValidator(v); err != nil {
+			return &ValidationError{Name: "canceled_invitation_count", err: fmt.Errorf(`ent: validator failed for field "Organization.canceled_invitation_count": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -351,6 +533,48 @@ func (_u *OrganizationUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.AddedEventSequence(); ok {
 		_spec.AddField(organization.FieldEventSequence, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.MemberCount(); ok {
+		_spec.SetField(organization.FieldMemberCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedMemberCount(); ok {
+		_spec.AddField(organization.FieldMemberCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.OwnerCount(); ok {
+		_spec.SetField(organization.FieldOwnerCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedOwnerCount(); ok {
+		_spec.AddField(organization.FieldOwnerCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AdminCount(); ok {
+		_spec.SetField(organization.FieldAdminCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedAdminCount(); ok {
+		_spec.AddField(organization.FieldAdminCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.PendingInvitationCount(); ok {
+		_spec.SetField(organization.FieldPendingInvitationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedPendingInvitationCount(); ok {
+		_spec.AddField(organization.FieldPendingInvitationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AcceptedInvitationCount(); ok {
+		_spec.SetField(organization.FieldAcceptedInvitationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedAcceptedInvitationCount(); ok {
+		_spec.AddField(organization.FieldAcceptedInvitationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.RejectedInvitationCount(); ok {
+		_spec.SetField(organization.FieldRejectedInvitationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedRejectedInvitationCount(); ok {
+		_spec.AddField(organization.FieldRejectedInvitationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.CanceledInvitationCount(); ok {
+		_spec.SetField(organization.FieldCanceledInvitationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCanceledInvitationCount(); ok {
+		_spec.AddField(organization.FieldCanceledInvitationCount, field.TypeInt, value)
 	}
 	if _u.mutation.MembersCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -613,6 +837,153 @@ func (_u *OrganizationUpdateOne) AddEventSequence(v int64) *OrganizationUpdateOn
 	return _u
 }
 
+// SetMemberCount sets the "member_count" field.
+func (_u *OrganizationUpdateOne) SetMemberCount(v int) *OrganizationUpdateOne {
+	_u.mutation.ResetMemberCount()
+	_u.mutation.SetMemberCount(v)
+	return _u
+}
+
+// SetNillableMemberCount sets the "member_count" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillableMemberCount(v *int) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetMemberCount(*v)
+	}
+	return _u
+}
+
+// AddMemberCount adds value to the "member_count" field.
+func (_u *OrganizationUpdateOne) AddMemberCount(v int) *OrganizationUpdateOne {
+	_u.mutation.AddMemberCount(v)
+	return _u
+}
+
+// SetOwnerCount sets the "owner_count" field.
+func (_u *OrganizationUpdateOne) SetOwnerCount(v int) *OrganizationUpdateOne {
+	_u.mutation.ResetOwnerCount()
+	_u.mutation.SetOwnerCount(v)
+	return _u
+}
+
+// SetNillableOwnerCount sets the "owner_count" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillableOwnerCount(v *int) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetOwnerCount(*v)
+	}
+	return _u
+}
+
+// AddOwnerCount adds value to the "owner_count" field.
+func (_u *OrganizationUpdateOne) AddOwnerCount(v int) *OrganizationUpdateOne {
+	_u.mutation.AddOwnerCount(v)
+	return _u
+}
+
+// SetAdminCount sets the "admin_count" field.
+func (_u *OrganizationUpdateOne) SetAdminCount(v int) *OrganizationUpdateOne {
+	_u.mutation.ResetAdminCount()
+	_u.mutation.SetAdminCount(v)
+	return _u
+}
+
+// SetNillableAdminCount sets the "admin_count" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillableAdminCount(v *int) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetAdminCount(*v)
+	}
+	return _u
+}
+
+// AddAdminCount adds value to the "admin_count" field.
+func (_u *OrganizationUpdateOne) AddAdminCount(v int) *OrganizationUpdateOne {
+	_u.mutation.AddAdminCount(v)
+	return _u
+}
+
+// SetPendingInvitationCount sets the "pending_invitation_count" field.
+func (_u *OrganizationUpdateOne) SetPendingInvitationCount(v int) *OrganizationUpdateOne {
+	_u.mutation.ResetPendingInvitationCount()
+	_u.mutation.SetPendingInvitationCount(v)
+	return _u
+}
+
+// SetNillablePendingInvitationCount sets the "pending_invitation_count" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillablePendingInvitationCount(v *int) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetPendingInvitationCount(*v)
+	}
+	return _u
+}
+
+// AddPendingInvitationCount adds value to the "pending_invitation_count" field.
+func (_u *OrganizationUpdateOne) AddPendingInvitationCount(v int) *OrganizationUpdateOne {
+	_u.mutation.AddPendingInvitationCount(v)
+	return _u
+}
+
+// SetAcceptedInvitationCount sets the "accepted_invitation_count" field.
+func (_u *OrganizationUpdateOne) SetAcceptedInvitationCount(v int) *OrganizationUpdateOne {
+	_u.mutation.ResetAcceptedInvitationCount()
+	_u.mutation.SetAcceptedInvitationCount(v)
+	return _u
+}
+
+// SetNillableAcceptedInvitationCount sets the "accepted_invitation_count" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillableAcceptedInvitationCount(v *int) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetAcceptedInvitationCount(*v)
+	}
+	return _u
+}
+
+// AddAcceptedInvitationCount adds value to the "accepted_invitation_count" field.
+func (_u *OrganizationUpdateOne) AddAcceptedInvitationCount(v int) *OrganizationUpdateOne {
+	_u.mutation.AddAcceptedInvitationCount(v)
+	return _u
+}
+
+// SetRejectedInvitationCount sets the "rejected_invitation_count" field.
+func (_u *OrganizationUpdateOne) SetRejectedInvitationCount(v int) *OrganizationUpdateOne {
+	_u.mutation.ResetRejectedInvitationCount()
+	_u.mutation.SetRejectedInvitationCount(v)
+	return _u
+}
+
+// SetNillableRejectedInvitationCount sets the "rejected_invitation_count" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillableRejectedInvitationCount(v *int) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetRejectedInvitationCount(*v)
+	}
+	return _u
+}
+
+// AddRejectedInvitationCount adds value to the "rejected_invitation_count" field.
+func (_u *OrganizationUpdateOne) AddRejectedInvitationCount(v int) *OrganizationUpdateOne {
+	_u.mutation.AddRejectedInvitationCount(v)
+	return _u
+}
+
+// SetCanceledInvitationCount sets the "canceled_invitation_count" field.
+func (_u *OrganizationUpdateOne) SetCanceledInvitationCount(v int) *OrganizationUpdateOne {
+	_u.mutation.ResetCanceledInvitationCount()
+	_u.mutation.SetCanceledInvitationCount(v)
+	return _u
+}
+
+// SetNillableCanceledInvitationCount sets the "canceled_invitation_count" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillableCanceledInvitationCount(v *int) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetCanceledInvitationCount(*v)
+	}
+	return _u
+}
+
+// AddCanceledInvitationCount adds value to the "canceled_invitation_count" field.
+func (_u *OrganizationUpdateOne) AddCanceledInvitationCount(v int) *OrganizationUpdateOne {
+	_u.mutation.AddCanceledInvitationCount(v)
+	return _u
+}
+
 // AddMemberIDs adds the "members" edge to the Member entity by IDs.
 func (_u *OrganizationUpdateOne) AddMemberIDs(ids ...string) *OrganizationUpdateOne {
 	_u.mutation.AddMemberIDs(ids...)
@@ -828,6 +1199,41 @@ func (_u *OrganizationUpdateOne) check() error {
 			return &ValidationError{Name: "event_sequence", err: fmt.Errorf(`ent: validator failed for field "Organization.event_sequence": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.MemberCount(); ok {
+		if err := organization.MemberCountValidator(v); err != nil {
+			return &ValidationError{Name: "member_count", err: fmt.Errorf(`ent: validator failed for field "Organization.member_count": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.OwnerCount(); ok {
+		if err := organization.OwnerCountValidator(v); err != nil {
+			return &ValidationError{Name: "owner_count", err: fmt.Errorf(`ent: validator failed for field "Organization.owner_count": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.AdminCount(); ok {
+		if err := organization.AdminCountValidator(v); err != nil {
+			return &ValidationError{Name: "admin_count", err: fmt.Errorf(`ent: validator failed for field "Organization.admin_count": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.PendingInvitationCount(); ok {
+		if err := organization.PendingInvitationCountValidator(v); err != nil {
+			return &ValidationError{Name: "pending_invitation_count", err: fmt.Errorf(`ent: validator failed for field "Organization.pending_invitation_count": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.AcceptedInvitationCount(); ok {
+		if err := organization.AcceptedInvitationCountValidator(v); err != nil {
+			return &ValidationError{Name: "accepted_invitation_count", err: fmt.Errorf(`ent: validator failed for field "Organization.accepted_invitation_count": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RejectedInvitationCount(); ok {
+		if err := organization.RejectedInvitationCountValidator(v); err != nil {
+			return &ValidationError{Name: "rejected_invitation_count", err: fmt.Errorf(`ent: validator failed for field "Organization.rejected_invitation_count": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.CanceledInvitationCount(); ok {
+		if err := organization.CanceledInvitationCountValidator(v); err != nil {
+			return &ValidationError{Name: "canceled_invitation_count", err: fmt.Errorf(`ent: validator failed for field "Organization.canceled_invitation_count": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -886,6 +1292,48 @@ func (_u *OrganizationUpdateOne) sqlSave(ctx context.Context) (_node *Organizati
 	}
 	if value, ok := _u.mutation.AddedEventSequence(); ok {
 		_spec.AddField(organization.FieldEventSequence, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.MemberCount(); ok {
+		_spec.SetField(organization.FieldMemberCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedMemberCount(); ok {
+		_spec.AddField(organization.FieldMemberCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.OwnerCount(); ok {
+		_spec.SetField(organization.FieldOwnerCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedOwnerCount(); ok {
+		_spec.AddField(organization.FieldOwnerCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AdminCount(); ok {
+		_spec.SetField(organization.FieldAdminCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedAdminCount(); ok {
+		_spec.AddField(organization.FieldAdminCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.PendingInvitationCount(); ok {
+		_spec.SetField(organization.FieldPendingInvitationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedPendingInvitationCount(); ok {
+		_spec.AddField(organization.FieldPendingInvitationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AcceptedInvitationCount(); ok {
+		_spec.SetField(organization.FieldAcceptedInvitationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedAcceptedInvitationCount(); ok {
+		_spec.AddField(organization.FieldAcceptedInvitationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.RejectedInvitationCount(); ok {
+		_spec.SetField(organization.FieldRejectedInvitationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedRejectedInvitationCount(); ok {
+		_spec.AddField(organization.FieldRejectedInvitationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.CanceledInvitationCount(); ok {
+		_spec.SetField(organization.FieldCanceledInvitationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCanceledInvitationCount(); ok {
+		_spec.AddField(organization.FieldCanceledInvitationCount, field.TypeInt, value)
 	}
 	if _u.mutation.MembersCleared() {
 		edge := &sqlgraph.EdgeSpec{

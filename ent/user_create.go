@@ -102,6 +102,20 @@ func (_c *UserCreate) SetPasswordHash(v string) *UserCreate {
 	return _c
 }
 
+// SetOrganizationCount sets the "organization_count" field.
+func (_c *UserCreate) SetOrganizationCount(v int) *UserCreate {
+	_c.mutation.SetOrganizationCount(v)
+	return _c
+}
+
+// SetNillableOrganizationCount sets the "organization_count" field if the given value is not nil.
+func (_c *UserCreate) SetNillableOrganizationCount(v *int) *UserCreate {
+	if v != nil {
+		_c.SetOrganizationCount(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *UserCreate) SetID(v string) *UserCreate {
 	_c.mutation.SetID(v)
@@ -242,6 +256,10 @@ func (_c *UserCreate) defaults() error {
 		v := user.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.OrganizationCount(); !ok {
+		v := user.DefaultOrganizationCount
+		_c.mutation.SetOrganizationCount(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if user.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized user.DefaultID (forgotten import ent/runtime?)")
@@ -287,6 +305,14 @@ func (_c *UserCreate) check() error {
 	if v, ok := _c.mutation.PasswordHash(); ok {
 		if err := user.PasswordHashValidator(v); err != nil {
 			return &ValidationError{Name: "password_hash", err: fmt.Errorf(`ent: validator failed for field "User.password_hash": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.OrganizationCount(); !ok {
+		return &ValidationError{Name: "organization_count", err: errors.New(`ent: missing required field "User.organization_count"`)}
+	}
+	if v, ok := _c.mutation.OrganizationCount(); ok {
+		if err := user.OrganizationCountValidator(v); err != nil {
+			return &ValidationError{Name: "organization_count", err: fmt.Errorf(`ent: validator failed for field "User.organization_count": %w`, err)}
 		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
@@ -357,6 +383,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.PasswordHash(); ok {
 		_spec.SetField(user.FieldPasswordHash, field.TypeString, value)
 		_node.PasswordHash = value
+	}
+	if value, ok := _c.mutation.OrganizationCount(); ok {
+		_spec.SetField(user.FieldOrganizationCount, field.TypeInt, value)
+		_node.OrganizationCount = value
 	}
 	if nodes := _c.mutation.SessionsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -574,6 +604,24 @@ func (u *UserUpsert) UpdatePasswordHash() *UserUpsert {
 	return u
 }
 
+// SetOrganizationCount sets the "organization_count" field.
+func (u *UserUpsert) SetOrganizationCount(v int) *UserUpsert {
+	u.Set(user.FieldOrganizationCount, v)
+	return u
+}
+
+// UpdateOrganizationCount sets the "organization_count" field to the value that was provided on create.
+func (u *UserUpsert) UpdateOrganizationCount() *UserUpsert {
+	u.SetExcluded(user.FieldOrganizationCount)
+	return u
+}
+
+// AddOrganizationCount adds v to the "organization_count" field.
+func (u *UserUpsert) AddOrganizationCount(v int) *UserUpsert {
+	u.Add(user.FieldOrganizationCount, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -720,6 +768,27 @@ func (u *UserUpsertOne) SetPasswordHash(v string) *UserUpsertOne {
 func (u *UserUpsertOne) UpdatePasswordHash() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdatePasswordHash()
+	})
+}
+
+// SetOrganizationCount sets the "organization_count" field.
+func (u *UserUpsertOne) SetOrganizationCount(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetOrganizationCount(v)
+	})
+}
+
+// AddOrganizationCount adds v to the "organization_count" field.
+func (u *UserUpsertOne) AddOrganizationCount(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.AddOrganizationCount(v)
+	})
+}
+
+// UpdateOrganizationCount sets the "organization_count" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateOrganizationCount() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateOrganizationCount()
 	})
 }
 
@@ -1036,6 +1105,27 @@ func (u *UserUpsertBulk) SetPasswordHash(v string) *UserUpsertBulk {
 func (u *UserUpsertBulk) UpdatePasswordHash() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdatePasswordHash()
+	})
+}
+
+// SetOrganizationCount sets the "organization_count" field.
+func (u *UserUpsertBulk) SetOrganizationCount(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetOrganizationCount(v)
+	})
+}
+
+// AddOrganizationCount adds v to the "organization_count" field.
+func (u *UserUpsertBulk) AddOrganizationCount(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.AddOrganizationCount(v)
+	})
+}
+
+// UpdateOrganizationCount sets the "organization_count" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateOrganizationCount() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateOrganizationCount()
 	})
 }
 

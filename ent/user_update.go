@@ -122,6 +122,27 @@ func (_u *UserUpdate) SetNillablePasswordHash(v *string) *UserUpdate {
 	return _u
 }
 
+// SetOrganizationCount sets the "organization_count" field.
+func (_u *UserUpdate) SetOrganizationCount(v int) *UserUpdate {
+	_u.mutation.ResetOrganizationCount()
+	_u.mutation.SetOrganizationCount(v)
+	return _u
+}
+
+// SetNillableOrganizationCount sets the "organization_count" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableOrganizationCount(v *int) *UserUpdate {
+	if v != nil {
+		_u.SetOrganizationCount(*v)
+	}
+	return _u
+}
+
+// AddOrganizationCount adds value to the "organization_count" field.
+func (_u *UserUpdate) AddOrganizationCount(v int) *UserUpdate {
+	_u.mutation.AddOrganizationCount(v)
+	return _u
+}
+
 // AddSessionIDs adds the "sessions" edge to the Session entity by IDs.
 func (_u *UserUpdate) AddSessionIDs(ids ...string) *UserUpdate {
 	_u.mutation.AddSessionIDs(ids...)
@@ -371,6 +392,11 @@ func (_u *UserUpdate) check() error {
 			return &ValidationError{Name: "password_hash", err: fmt.Errorf(`ent: validator failed for field "User.password_hash": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.OrganizationCount(); ok {
+		if err := user.OrganizationCountValidator(v); err != nil {
+			return &ValidationError{Name: "organization_count", err: fmt.Errorf(`ent: validator failed for field "User.organization_count": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -415,6 +441,12 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.PasswordHash(); ok {
 		_spec.SetField(user.FieldPasswordHash, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.OrganizationCount(); ok {
+		_spec.SetField(user.FieldOrganizationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedOrganizationCount(); ok {
+		_spec.AddField(user.FieldOrganizationCount, field.TypeInt, value)
 	}
 	if _u.mutation.SessionsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -751,6 +783,27 @@ func (_u *UserUpdateOne) SetNillablePasswordHash(v *string) *UserUpdateOne {
 	return _u
 }
 
+// SetOrganizationCount sets the "organization_count" field.
+func (_u *UserUpdateOne) SetOrganizationCount(v int) *UserUpdateOne {
+	_u.mutation.ResetOrganizationCount()
+	_u.mutation.SetOrganizationCount(v)
+	return _u
+}
+
+// SetNillableOrganizationCount sets the "organization_count" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableOrganizationCount(v *int) *UserUpdateOne {
+	if v != nil {
+		_u.SetOrganizationCount(*v)
+	}
+	return _u
+}
+
+// AddOrganizationCount adds value to the "organization_count" field.
+func (_u *UserUpdateOne) AddOrganizationCount(v int) *UserUpdateOne {
+	_u.mutation.AddOrganizationCount(v)
+	return _u
+}
+
 // AddSessionIDs adds the "sessions" edge to the Session entity by IDs.
 func (_u *UserUpdateOne) AddSessionIDs(ids ...string) *UserUpdateOne {
 	_u.mutation.AddSessionIDs(ids...)
@@ -1013,6 +1066,11 @@ func (_u *UserUpdateOne) check() error {
 			return &ValidationError{Name: "password_hash", err: fmt.Errorf(`ent: validator failed for field "User.password_hash": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.OrganizationCount(); ok {
+		if err := user.OrganizationCountValidator(v); err != nil {
+			return &ValidationError{Name: "organization_count", err: fmt.Errorf(`ent: validator failed for field "User.organization_count": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -1074,6 +1132,12 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if value, ok := _u.mutation.PasswordHash(); ok {
 		_spec.SetField(user.FieldPasswordHash, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.OrganizationCount(); ok {
+		_spec.SetField(user.FieldOrganizationCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedOrganizationCount(); ok {
+		_spec.AddField(user.FieldOrganizationCount, field.TypeInt, value)
 	}
 	if _u.mutation.SessionsCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -411,7 +411,7 @@ type OrganizationResolver interface {
 	LogoURL(ctx context.Context, obj *ent.Organization) (*string, error)
 	ViewerRole(ctx context.Context, obj *ent.Organization) (*role.Role, error)
 	ViewerCan(ctx context.Context, obj *ent.Organization) (*model.OrganizationPermissions, error)
-	MemberCount(ctx context.Context, obj *ent.Organization) (int, error)
+
 	Members(ctx context.Context, obj *ent.Organization, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string], orderBy *org.MemberOrder, filter *org.MemberFilter) (*ent.MemberConnection, error)
 	AuditLog(ctx context.Context, obj *ent.Organization, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string]) (*ent.OrganizationEventConnection, error)
 	EventCursor(ctx context.Context, obj *ent.Organization) (string, error)
@@ -8003,7 +8003,7 @@ func (ec *executionContext) _Organization_memberCount(ctx context.Context, field
 			return ec.fieldContext_Organization_memberCount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Organization().MemberCount(ctx, obj)
+			return obj.MemberCount, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
@@ -8014,7 +8014,7 @@ func (ec *executionContext) _Organization_memberCount(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Organization_memberCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Organization", field, true, true, "Int")
+	return graphql.NewScalarFieldContext("Organization", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Organization_members(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
@@ -14177,11 +14177,10 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 					return ec._Organization_viewerCan(ctx, field, obj)
 				})
 		case "memberCount":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Organization_memberCount(ctx, field, obj)
-				})
+			out.Values[i] = ec._Organization_memberCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "members":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,

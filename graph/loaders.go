@@ -13,7 +13,6 @@ import (
 	"github.com/orgql/orgql/ent/member"
 	"github.com/orgql/orgql/ent/organization"
 	"github.com/orgql/orgql/ent/user"
-	"github.com/orgql/orgql/internal/role"
 	"github.com/orgql/orgql/internal/viewer"
 )
 
@@ -21,11 +20,10 @@ import (
 // organizations or events costs one query per kind of lookup, not N. They read
 // with the viewer's context, so the read policies apply.
 type loaders struct {
-	memberCount *dataloadgen.Loader[string, int]
-	ownerCount  *dataloadgen.Loader[string, int]
-	member      *dataloadgen.Loader[string, *ent.Member]
-	user        *dataloadgen.Loader[string, *ent.User]
-	invitation  *dataloadgen.Loader[string, *ent.Invitation]
+	ownerCount *dataloadgen.Loader[string, int]
+	member     *dataloadgen.Loader[string, *ent.Member]
+	user       *dataloadgen.Loader[string, *ent.User]
+	invitation *dataloadgen.Loader[string, *ent.Invitation]
 	// organization loads organizations through the read policy (members only).
 	organization *dataloadgen.Loader[string, *ent.Organization]
 	// invitedOrganization loads organizations past the read policy, for the name
@@ -48,15 +46,21 @@ func (r *Resolver) newLoaders() *loaders {
 	c := r.DB.Client
 	opts := []dataloadgen.Option{dataloadgen.WithWait(batchWait), dataloadgen.WithBatchCapacity(100)}
 	return &loaders{
-		memberCount: dataloadgen.NewMappedLoader(func(ctx context.Context, orgIDs []string) (map[string]int, error) {
-			return countMembers(ctx, c.Member.Query().Where(member.OrganizationIDIn(orgIDs...)), orgIDs)
-		}, opts...),
-		// Owner counts decide viewerCan.leave and the member capability fields; they
-		// read past the read policy (a count reveals no row) for the viewer's own
-		// organizations only, as callers pass those.
+		// Owner counts decide viewerCan.leave and the member capability fields, for
+		// objects whose organization was not loaded with them: the organizations'
+		// counters, read past the read policy (a count reveals no row) for the
+		// viewer's own organizations only, as callers pass those.
 		ownerCount: dataloadgen.NewMappedLoader(func(ctx context.Context, orgIDs []string) (map[string]int, error) {
-			return countMembers(viewer.System(ctx), c.Member.Query().Where(
-				member.OrganizationIDIn(orgIDs...), member.RoleEQ(role.Owner)), orgIDs)
+			list, err := c.Organization.Query().Where(organization.IDIn(orgIDs...)).
+				Select(organization.FieldID, organization.FieldOwnerCount).All(viewer.System(ctx))
+			if err != nil {
+				return nil, err
+			}
+			out := make(map[string]int, len(orgIDs))
+			for _, o := range list {
+				out[o.ID] = o.OwnerCount
+			}
+			return out, nil
 		}, opts...),
 		member: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []string) (map[string]*ent.Member, error) {
 			list, err := c.Member.Query().Where(member.IDIn(ids...)).WithUser().All(ctx)
@@ -85,23 +89,6 @@ func (r *Resolver) newLoaders() *loaders {
 			return index(list, err, func(u *ent.User) string { return u.ID }, ids)
 		}, opts...),
 	}
-}
-
-// countMembers counts the members q selects per organization.
-func countMembers(ctx context.Context, q *ent.MemberQuery, orgIDs []string) (map[string]int, error) {
-	var rows []struct {
-		OrganizationID string `json:"organization_id"`
-		Count          int    `json:"count"`
-	}
-	err := q.GroupBy(member.FieldOrganizationID).Aggregate(ent.Count()).Scan(ctx, &rows)
-	out := make(map[string]int, len(orgIDs))
-	for _, id := range orgIDs {
-		out[id] = 0
-	}
-	for _, row := range rows {
-		out[row.OrganizationID] = row.Count
-	}
-	return out, err
 }
 
 // index maps loaded rows by ID; IDs not found (or not visible) map to nil.
@@ -156,36 +143,6 @@ func prime[V any](ctx context.Context, l *dataloadgen.Loader[string, V], keys []
 	}
 	_, err := l.LoadAll(ctx, keys)
 	return err
-}
-
-// primeOrganizations prepares the per-organization lookups of a page of
-// organizations that the query selects.
-func (r *Resolver) primeOrganizations(ctx context.Context, edges []*ent.OrganizationEdge) error {
-	ids := make([]string, 0, len(edges))
-	for _, e := range edges {
-		ids = append(ids, e.Node.ID)
-	}
-	l := r.load(ctx)
-	if selected(ctx, "edges", "node", "memberCount") {
-		if err := prime(ctx, l.memberCount, ids); err != nil {
-			return err
-		}
-	}
-	if selected(ctx, "edges", "node", "viewerCan") {
-		// Only an owner's viewerCan.leave needs the owner count.
-		var owned []string
-		for _, id := range ids {
-			rl, ok, err := r.viewerRole(ctx, id)
-			if err != nil {
-				return err
-			}
-			if ok && rl == role.Owner {
-				owned = append(owned, id)
-			}
-		}
-		return prime(ctx, l.ownerCount, owned)
-	}
-	return nil
 }
 
 // primeEvents prepares the per-event lookups of a page of events that the query

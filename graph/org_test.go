@@ -1890,6 +1890,7 @@ func TestSetActiveOrganization(t *testing.T) {
 		if err := e.App.DB.Client.Member.DeleteOneID(bobInA2).Exec(viewer.System(context.Background())); err != nil {
 			t.Fatal(err)
 		}
+		e.Recount(a2.ID)
 		orgtWantActive(t, bob.Client, "", "bob after his membership row vanished")
 
 		// Leaving clears it too.

@@ -12,8 +12,6 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/ent/event"
-	"github.com/orgql/orgql/ent/member"
-	"github.com/orgql/orgql/ent/organization"
 	"github.com/orgql/orgql/graph/model"
 	"github.com/orgql/orgql/internal/authz"
 	"github.com/orgql/orgql/internal/logo"
@@ -140,7 +138,7 @@ func (r *organizationResolver) ViewerCan(ctx context.Context, obj *ent.Organizat
 	}
 	owners := 0
 	if rl == role.Owner {
-		if owners, err = r.ownerCount(ctx, obj.ID); err != nil {
+		if owners, err = r.ownerCount(ctx, obj.ID, obj); err != nil {
 			return nil, err
 		}
 	}
@@ -156,10 +154,6 @@ func (r *organizationResolver) ViewerCan(ctx context.Context, obj *ent.Organizat
 		DeleteOrganization: authz.Allows(rl, authz.DeleteOrganization),
 		Leave:              authz.Leave(rl, owners) == nil,
 	}, nil
-}
-
-func (r *organizationResolver) MemberCount(ctx context.Context, obj *ent.Organization) (int, error) {
-	return r.load(ctx).memberCount.Load(ctx, obj.ID)
 }
 
 func (r *organizationResolver) Members(ctx context.Context, obj *ent.Organization, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string], orderBy *org.MemberOrder, filter *org.MemberFilter) (*ent.MemberConnection, error) {
@@ -247,7 +241,11 @@ func (r *organizationEventResolver) Data(ctx context.Context, obj *ent.Event) (*
 }
 
 func (r *queryResolver) Organization(ctx context.Context, slug string) (*ent.Organization, error) {
-	return r.Orgs.BySlug(ctx, slug)
+	o, rl, err := r.Orgs.BySlug(ctx, slug)
+	if o != nil {
+		seedRole(ctx, o.ID, rl)
+	}
+	return o, err
 }
 
 func (r *queryResolver) SlugAvailability(ctx context.Context, slug string) (*org.Availability, error) {
@@ -258,20 +256,11 @@ func (r *userResolver) Organizations(ctx context.Context, obj *ent.User, first *
 	if obj.ID != viewer.UserID(ctx) {
 		return nil, nil
 	}
-	first, err := defaultFirst(org.PageArgs{First: first, After: after, Last: last, Before: before})
-	if err != nil {
-		return nil, err
+	conn, roles, err := r.Orgs.ViewerOrganizations(ctx, org.PageArgs{First: first, After: after, Last: last, Before: before}, orderBy)
+	for id, rl := range roles {
+		seedRole(ctx, id, &rl)
 	}
-	if orderBy == nil {
-		orderBy = &ent.OrganizationOrder{Field: ent.OrganizationOrderFieldNameKey, Direction: entgql.OrderDirectionAsc}
-	}
-	conn, err := r.DB.Client.Organization.Query().
-		Where(organization.HasMembersWith(member.UserID(obj.ID))).
-		Paginate(ctx, after, first, before, last, ent.WithOrganizationOrder(orderBy))
-	if err != nil {
-		return nil, err
-	}
-	return conn, r.primeOrganizations(ctx, conn.Edges)
+	return conn, err
 }
 
 func (r *userResolver) ActiveOrganization(ctx context.Context, obj *ent.User) (*ent.Organization, error) {

@@ -25,9 +25,28 @@ import (
 // so the payload reflects the change. Services never use it: they read the
 // membership inside their own transaction.
 type roles struct {
-	mu     sync.Mutex
+	mu sync.Mutex
+	// loaded: byOrg holds every membership of the viewer (a missing organization
+	// is one the viewer is not a member of). Before that, byOrg holds what queries
+	// that read the viewer's membership along with an organization seeded.
 	loaded bool
 	byOrg  map[string]role.Role
+}
+
+// seedRole records the viewer's role in orgID, read in the same statement as the
+// organization (see org.Service.BySlug), so that the role costs no query of its
+// own. A nil role records nothing.
+func seedRole(ctx context.Context, orgID string, rl *role.Role) {
+	if rl == nil {
+		return
+	}
+	c := rolesFrom(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byOrg == nil {
+		c.byOrg = map[string]role.Role{}
+	}
+	c.byOrg[orgID] = *rl
 }
 
 type rolesKey struct{}
@@ -94,6 +113,9 @@ func (r *Resolver) viewerRole(ctx context.Context, orgID string) (role.Role, boo
 	c := rolesFrom(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if rl, ok := c.byOrg[orgID]; ok {
+		return rl, true, nil
+	}
 	if !c.loaded {
 		ms, err := r.DB.Client.Member.Query().
 			Where(member.UserID(uid)).
@@ -112,8 +134,12 @@ func (r *Resolver) viewerRole(ctx context.Context, orgID string) (role.Role, boo
 	return rl, ok, nil
 }
 
-// ownerCount returns how many owners orgID has.
-func (r *Resolver) ownerCount(ctx context.Context, orgID string) (int, error) {
+// ownerCount returns how many owners orgID has: the counter of o when the caller
+// has the organization (o may be nil), else of a batched load of organizations.
+func (r *Resolver) ownerCount(ctx context.Context, orgID string, o *ent.Organization) (int, error) {
+	if o != nil && o.ID == orgID {
+		return o.OwnerCount, nil
+	}
 	return r.load(ctx).ownerCount.Load(ctx, orgID)
 }
 
@@ -123,7 +149,7 @@ func (r *Resolver) target(ctx context.Context, m *ent.Member) (actor role.Role, 
 	if err != nil || !ok {
 		return "", t, false, err
 	}
-	owners, err := r.ownerCount(ctx, m.OrganizationID)
+	owners, err := r.ownerCount(ctx, m.OrganizationID, m.Edges.Organization)
 	if err != nil {
 		return "", t, false, err
 	}

@@ -28,6 +28,16 @@ const (
 	FieldCreatedAt = "created_at"
 	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
 	FieldUpdatedAt = "updated_at"
+	// FieldUserNameKey holds the string denoting the user_name_key field in the database.
+	FieldUserNameKey = "user_name_key"
+	// FieldUserEmail holds the string denoting the user_email field in the database.
+	FieldUserEmail = "user_email"
+	// FieldOrgNameKey holds the string denoting the org_name_key field in the database.
+	FieldOrgNameKey = "org_name_key"
+	// FieldOrgSlug holds the string denoting the org_slug field in the database.
+	FieldOrgSlug = "org_slug"
+	// FieldOrgCreatedAt holds the string denoting the org_created_at field in the database.
+	FieldOrgCreatedAt = "org_created_at"
 	// EdgeOrganization holds the string denoting the organization edge name in mutations.
 	EdgeOrganization = "organization"
 	// EdgeUser holds the string denoting the user edge name in mutations.
@@ -58,6 +68,11 @@ var Columns = []string{
 	FieldRole,
 	FieldCreatedAt,
 	FieldUpdatedAt,
+	FieldUserNameKey,
+	FieldUserEmail,
+	FieldOrgNameKey,
+	FieldOrgSlug,
+	FieldOrgCreatedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -76,7 +91,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "github.com/orgql/orgql/ent/runtime"
 var (
-	Hooks  [1]ent.Hook
+	Hooks  [2]ent.Hook
 	Policy ent.Policy
 	// OrganizationIDValidator is a validator for the "organization_id" field. It is called by the builders before save.
 	OrganizationIDValidator func(string) error
@@ -88,6 +103,22 @@ var (
 	DefaultUpdatedAt func() time.Time
 	// UpdateDefaultUpdatedAt holds the default value on update for the "updated_at" field.
 	UpdateDefaultUpdatedAt func() time.Time
+	// DefaultUserNameKey holds the default value on creation for the "user_name_key" field.
+	DefaultUserNameKey string
+	// UserNameKeyValidator is a validator for the "user_name_key" field. It is called by the builders before save.
+	UserNameKeyValidator func(string) error
+	// DefaultUserEmail holds the default value on creation for the "user_email" field.
+	DefaultUserEmail string
+	// UserEmailValidator is a validator for the "user_email" field. It is called by the builders before save.
+	UserEmailValidator func(string) error
+	// DefaultOrgNameKey holds the default value on creation for the "org_name_key" field.
+	DefaultOrgNameKey string
+	// OrgNameKeyValidator is a validator for the "org_name_key" field. It is called by the builders before save.
+	OrgNameKeyValidator func(string) error
+	// DefaultOrgSlug holds the default value on creation for the "org_slug" field.
+	DefaultOrgSlug string
+	// OrgSlugValidator is a validator for the "org_slug" field. It is called by the builders before save.
+	OrgSlugValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -135,6 +166,31 @@ func ByCreatedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByUpdatedAt orders the results by the updated_at field.
 func ByUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldUpdatedAt, opts...).ToFunc()
+}
+
+// ByUserNameKey orders the results by the user_name_key field.
+func ByUserNameKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldUserNameKey, opts...).ToFunc()
+}
+
+// ByUserEmail orders the results by the user_email field.
+func ByUserEmail(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldUserEmail, opts...).ToFunc()
+}
+
+// ByOrgNameKey orders the results by the org_name_key field.
+func ByOrgNameKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldOrgNameKey, opts...).ToFunc()
+}
+
+// ByOrgSlug orders the results by the org_slug field.
+func ByOrgSlug(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldOrgSlug, opts...).ToFunc()
+}
+
+// ByOrgCreatedAt orders the results by the org_created_at field.
+func ByOrgCreatedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldOrgCreatedAt, opts...).ToFunc()
 }
 
 // ByOrganizationField orders the results by organization field.

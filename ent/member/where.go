@@ -86,6 +86,31 @@ func UpdatedAt(v time.Time) predicate.Member {
 	return predicate.Member(sql.FieldEQ(FieldUpdatedAt, v))
 }
 
+// UserNameKey applies equality check predicate on the "user_name_key" field. It's identical to UserNameKeyEQ.
+func UserNameKey(v string) predicate.Member {
+	return predicate.Member(sql.FieldEQ(FieldUserNameKey, v))
+}
+
+// UserEmail applies equality check predicate on the "user_email" field. It's identical to UserEmailEQ.
+func UserEmail(v string) predicate.Member {
+	return predicate.Member(sql.FieldEQ(FieldUserEmail, v))
+}
+
+// OrgNameKey applies equality check predicate on the "org_name_key" field. It's identical to OrgNameKeyEQ.
+func OrgNameKey(v string) predicate.Member {
+	return predicate.Member(sql.FieldEQ(FieldOrgNameKey, v))
+}
+
+// OrgSlug applies equality check predicate on the "org_slug" field. It's identical to OrgSlugEQ.
+func OrgSlug(v string) predicate.Member {
+	return predicate.Member(sql.FieldEQ(FieldOrgSlug, v))
+}
+
+// OrgCreatedAt applies equality check predicate on the "org_created_at" field. It's identical to OrgCreatedAtEQ.
+func OrgCreatedAt(v time.Time) predicate.Member {
+	return predicate.Member(sql.FieldEQ(FieldOrgCreatedAt, v))
+}
+
 // OrganizationIDEQ applies the EQ predicate on the "organization_id" field.
 func OrganizationIDEQ(v string) predicate.Member {
 	return predicate.Member(sql.FieldEQ(FieldOrganizationID, v))
@@ -324,6 +349,316 @@ func UpdatedAtLT(v time.Time) predicate.Member {
 // UpdatedAtLTE applies the LTE predicate on the "updated_at" field.
 func UpdatedAtLTE(v time.Time) predicate.Member {
 	return predicate.Member(sql.FieldLTE(FieldUpdatedAt, v))
+}
+
+// UserNameKeyEQ applies the EQ predicate on the "user_name_key" field.
+func UserNameKeyEQ(v string) predicate.Member {
+	return predicate.Member(sql.FieldEQ(FieldUserNameKey, v))
+}
+
+// UserNameKeyNEQ applies the NEQ predicate on the "user_name_key" field.
+func UserNameKeyNEQ(v string) predicate.Member {
+	return predicate.Member(sql.FieldNEQ(FieldUserNameKey, v))
+}
+
+// UserNameKeyIn applies the In predicate on the "user_name_key" field.
+func UserNameKeyIn(vs ...string) predicate.Member {
+	return predicate.Member(sql.FieldIn(FieldUserNameKey, vs...))
+}
+
+// UserNameKeyNotIn applies the NotIn predicate on the "user_name_key" field.
+func UserNameKeyNotIn(vs ...string) predicate.Member {
+	return predicate.Member(sql.FieldNotIn(FieldUserNameKey, vs...))
+}
+
+// UserNameKeyGT applies the GT predicate on the "user_name_key" field.
+func UserNameKeyGT(v string) predicate.Member {
+	return predicate.Member(sql.FieldGT(FieldUserNameKey, v))
+}
+
+// UserNameKeyGTE applies the GTE predicate on the "user_name_key" field.
+func UserNameKeyGTE(v string) predicate.Member {
+	return predicate.Member(sql.FieldGTE(FieldUserNameKey, v))
+}
+
+// UserNameKeyLT applies the LT predicate on the "user_name_key" field.
+func UserNameKeyLT(v string) predicate.Member {
+	return predicate.Member(sql.FieldLT(FieldUserNameKey, v))
+}
+
+// UserNameKeyLTE applies the LTE predicate on the "user_name_key" field.
+func UserNameKeyLTE(v string) predicate.Member {
+	return predicate.Member(sql.FieldLTE(FieldUserNameKey, v))
+}
+
+// UserNameKeyContains applies the Contains predicate on the "user_name_key" field.
+func UserNameKeyContains(v string) predicate.Member {
+	return predicate.Member(sql.FieldContains(FieldUserNameKey, v))
+}
+
+// UserNameKeyHasPrefix applies the HasPrefix predicate on the "user_name_key" field.
+func UserNameKeyHasPrefix(v string) predicate.Member {
+	return predicate.Member(sql.FieldHasPrefix(FieldUserNameKey, v))
+}
+
+// UserNameKeyHasSuffix applies the HasSuffix predicate on the "user_name_key" field.
+func UserNameKeyHasSuffix(v string) predicate.Member {
+	return predicate.Member(sql.FieldHasSuffix(FieldUserNameKey, v))
+}
+
+// UserNameKeyEqualFold applies the EqualFold predicate on the "user_name_key" field.
+func UserNameKeyEqualFold(v string) predicate.Member {
+	return predicate.Member(sql.FieldEqualFold(FieldUserNameKey, v))
+}
+
+// UserNameKeyContainsFold applies the ContainsFold predicate on the "user_name_key" field.
+func UserNameKeyContainsFold(v string) predicate.Member {
+	return predicate.Member(sql.FieldContainsFold(FieldUserNameKey, v))
+}
+
+// UserEmailEQ applies the EQ predicate on the "user_email" field.
+func UserEmailEQ(v string) predicate.Member {
+	return predicate.Member(sql.FieldEQ(FieldUserEmail, v))
+}
+
+// UserEmailNEQ applies the NEQ predicate on the "user_email" field.
+func UserEmailNEQ(v string) predicate.Member {
+	return predicate.Member(sql.FieldNEQ(FieldUserEmail, v))
+}
+
+// UserEmailIn applies the In predicate on the "user_email" field.
+func UserEmailIn(vs ...string) predicate.Member {
+	return predicate.Member(sql.FieldIn(FieldUserEmail, vs...))
+}
+
+// UserEmailNotIn applies the NotIn predicate on the "user_email" field.
+func UserEmailNotIn(vs ...string) predicate.Member {
+	return predicate.Member(sql.FieldNotIn(FieldUserEmail, vs...))
+}
+
+// UserEmailGT applies the GT predicate on the "user_email" field.
+func UserEmailGT(v string) predicate.Member {
+	return predicate.Member(sql.FieldGT(FieldUserEmail, v))
+}
+
+// UserEmailGTE applies the GTE predicate on the "user_email" field.
+func UserEmailGTE(v string) predicate.Member {
+	return predicate.Member(sql.FieldGTE(FieldUserEmail, v))
+}
+
+// UserEmailLT applies the LT predicate on the "user_email" field.
+func UserEmailLT(v string) predicate.Member {
+	return predicate.Member(sql.FieldLT(FieldUserEmail, v))
+}
+
+// UserEmailLTE applies the LTE predicate on the "user_email" field.
+func UserEmailLTE(v string) predicate.Member {
+	return predicate.Member(sql.FieldLTE(FieldUserEmail, v))
+}
+
+// UserEmailContains applies the Contains predicate on the "user_email" field.
+func UserEmailContains(v string) predicate.Member {
+	return predicate.Member(sql.FieldContains(FieldUserEmail, v))
+}
+
+// UserEmailHasPrefix applies the HasPrefix predicate on the "user_email" field.
+func UserEmailHasPrefix(v string) predicate.Member {
+	return predicate.Member(sql.FieldHasPrefix(FieldUserEmail, v))
+}
+
+// UserEmailHasSuffix applies the HasSuffix predicate on the "user_email" field.
+func UserEmailHasSuffix(v string) predicate.Member {
+	return predicate.Member(sql.FieldHasSuffix(FieldUserEmail, v))
+}
+
+// UserEmailEqualFold applies the EqualFold predicate on the "user_email" field.
+func UserEmailEqualFold(v string) predicate.Member {
+	return predicate.Member(sql.FieldEqualFold(FieldUserEmail, v))
+}
+
+// UserEmailContainsFold applies the ContainsFold predicate on the "user_email" field.
+func UserEmailContainsFold(v string) predicate.Member {
+	return predicate.Member(sql.FieldContainsFold(FieldUserEmail, v))
+}
+
+// OrgNameKeyEQ applies the EQ predicate on the "org_name_key" field.
+func OrgNameKeyEQ(v string) predicate.Member {
+	return predicate.Member(sql.FieldEQ(FieldOrgNameKey, v))
+}
+
+// OrgNameKeyNEQ applies the NEQ predicate on the "org_name_key" field.
+func OrgNameKeyNEQ(v string) predicate.Member {
+	return predicate.Member(sql.FieldNEQ(FieldOrgNameKey, v))
+}
+
+// OrgNameKeyIn applies the In predicate on the "org_name_key" field.
+func OrgNameKeyIn(vs ...string) predicate.Member {
+	return predicate.Member(sql.FieldIn(FieldOrgNameKey, vs...))
+}
+
+// OrgNameKeyNotIn applies the NotIn predicate on the "org_name_key" field.
+func OrgNameKeyNotIn(vs ...string) predicate.Member {
+	return predicate.Member(sql.FieldNotIn(FieldOrgNameKey, vs...))
+}
+
+// OrgNameKeyGT applies the GT predicate on the "org_name_key" field.
+func OrgNameKeyGT(v string) predicate.Member {
+	return predicate.Member(sql.FieldGT(FieldOrgNameKey, v))
+}
+
+// OrgNameKeyGTE applies the GTE predicate on the "org_name_key" field.
+func OrgNameKeyGTE(v string) predicate.Member {
+	return predicate.Member(sql.FieldGTE(FieldOrgNameKey, v))
+}
+
+// OrgNameKeyLT applies the LT predicate on the "org_name_key" field.
+func OrgNameKeyLT(v string) predicate.Member {
+	return predicate.Member(sql.FieldLT(FieldOrgNameKey, v))
+}
+
+// OrgNameKeyLTE applies the LTE predicate on the "org_name_key" field.
+func OrgNameKeyLTE(v string) predicate.Member {
+	return predicate.Member(sql.FieldLTE(FieldOrgNameKey, v))
+}
+
+// OrgNameKeyContains applies the Contains predicate on the "org_name_key" field.
+func OrgNameKeyContains(v string) predicate.Member {
+	return predicate.Member(sql.FieldContains(FieldOrgNameKey, v))
+}
+
+// OrgNameKeyHasPrefix applies the HasPrefix predicate on the "org_name_key" field.
+func OrgNameKeyHasPrefix(v string) predicate.Member {
+	return predicate.Member(sql.FieldHasPrefix(FieldOrgNameKey, v))
+}
+
+// OrgNameKeyHasSuffix applies the HasSuffix predicate on the "org_name_key" field.
+func OrgNameKeyHasSuffix(v string) predicate.Member {
+	return predicate.Member(sql.FieldHasSuffix(FieldOrgNameKey, v))
+}
+
+// OrgNameKeyEqualFold applies the EqualFold predicate on the "org_name_key" field.
+func OrgNameKeyEqualFold(v string) predicate.Member {
+	return predicate.Member(sql.FieldEqualFold(FieldOrgNameKey, v))
+}
+
+// OrgNameKeyContainsFold applies the ContainsFold predicate on the "org_name_key" field.
+func OrgNameKeyContainsFold(v string) predicate.Member {
+	return predicate.Member(sql.FieldContainsFold(FieldOrgNameKey, v))
+}
+
+// OrgSlugEQ applies the EQ predicate on the "org_slug" field.
+func OrgSlugEQ(v string) predicate.Member {
+	return predicate.Member(sql.FieldEQ(FieldOrgSlug, v))
+}
+
+// OrgSlugNEQ applies the NEQ predicate on the "org_slug" field.
+func OrgSlugNEQ(v string) predicate.Member {
+	return predicate.Member(sql.FieldNEQ(FieldOrgSlug, v))
+}
+
+// OrgSlugIn applies the In predicate on the "org_slug" field.
+func OrgSlugIn(vs ...string) predicate.Member {
+	return predicate.Member(sql.FieldIn(FieldOrgSlug, vs...))
+}
+
+// OrgSlugNotIn applies the NotIn predicate on the "org_slug" field.
+func OrgSlugNotIn(vs ...string) predicate.Member {
+	return predicate.Member(sql.FieldNotIn(FieldOrgSlug, vs...))
+}
+
+// OrgSlugGT applies the GT predicate on the "org_slug" field.
+func OrgSlugGT(v string) predicate.Member {
+	return predicate.Member(sql.FieldGT(FieldOrgSlug, v))
+}
+
+// OrgSlugGTE applies the GTE predicate on the "org_slug" field.
+func OrgSlugGTE(v string) predicate.Member {
+	return predicate.Member(sql.FieldGTE(FieldOrgSlug, v))
+}
+
+// OrgSlugLT applies the LT predicate on the "org_slug" field.
+func OrgSlugLT(v string) predicate.Member {
+	return predicate.Member(sql.FieldLT(FieldOrgSlug, v))
+}
+
+// OrgSlugLTE applies the LTE predicate on the "org_slug" field.
+func OrgSlugLTE(v string) predicate.Member {
+	return predicate.Member(sql.FieldLTE(FieldOrgSlug, v))
+}
+
+// OrgSlugContains applies the Contains predicate on the "org_slug" field.
+func OrgSlugContains(v string) predicate.Member {
+	return predicate.Member(sql.FieldContains(FieldOrgSlug, v))
+}
+
+// OrgSlugHasPrefix applies the HasPrefix predicate on the "org_slug" field.
+func OrgSlugHasPrefix(v string) predicate.Member {
+	return predicate.Member(sql.FieldHasPrefix(FieldOrgSlug, v))
+}
+
+// OrgSlugHasSuffix applies the HasSuffix predicate on the "org_slug" field.
+func OrgSlugHasSuffix(v string) predicate.Member {
+	return predicate.Member(sql.FieldHasSuffix(FieldOrgSlug, v))
+}
+
+// OrgSlugEqualFold applies the EqualFold predicate on the "org_slug" field.
+func OrgSlugEqualFold(v string) predicate.Member {
+	return predicate.Member(sql.FieldEqualFold(FieldOrgSlug, v))
+}
+
+// OrgSlugContainsFold applies the ContainsFold predicate on the "org_slug" field.
+func OrgSlugContainsFold(v string) predicate.Member {
+	return predicate.Member(sql.FieldContainsFold(FieldOrgSlug, v))
+}
+
+// OrgCreatedAtEQ applies the EQ predicate on the "org_created_at" field.
+func OrgCreatedAtEQ(v time.Time) predicate.Member {
+	return predicate.Member(sql.FieldEQ(FieldOrgCreatedAt, v))
+}
+
+// OrgCreatedAtNEQ applies the NEQ predicate on the "org_created_at" field.
+func OrgCreatedAtNEQ(v time.Time) predicate.Member {
+	return predicate.Member(sql.FieldNEQ(FieldOrgCreatedAt, v))
+}
+
+// OrgCreatedAtIn applies the In predicate on the "org_created_at" field.
+func OrgCreatedAtIn(vs ...time.Time) predicate.Member {
+	return predicate.Member(sql.FieldIn(FieldOrgCreatedAt, vs...))
+}
+
+// OrgCreatedAtNotIn applies the NotIn predicate on the "org_created_at" field.
+func OrgCreatedAtNotIn(vs ...time.Time) predicate.Member {
+	return predicate.Member(sql.FieldNotIn(FieldOrgCreatedAt, vs...))
+}
+
+// OrgCreatedAtGT applies the GT predicate on the "org_created_at" field.
+func OrgCreatedAtGT(v time.Time) predicate.Member {
+	return predicate.Member(sql.FieldGT(FieldOrgCreatedAt, v))
+}
+
+// OrgCreatedAtGTE applies the GTE predicate on the "org_created_at" field.
+func OrgCreatedAtGTE(v time.Time) predicate.Member {
+	return predicate.Member(sql.FieldGTE(FieldOrgCreatedAt, v))
+}
+
+// OrgCreatedAtLT applies the LT predicate on the "org_created_at" field.
+func OrgCreatedAtLT(v time.Time) predicate.Member {
+	return predicate.Member(sql.FieldLT(FieldOrgCreatedAt, v))
+}
+
+// OrgCreatedAtLTE applies the LTE predicate on the "org_created_at" field.
+func OrgCreatedAtLTE(v time.Time) predicate.Member {
+	return predicate.Member(sql.FieldLTE(FieldOrgCreatedAt, v))
+}
+
+// OrgCreatedAtIsNil applies the IsNil predicate on the "org_created_at" field.
+func OrgCreatedAtIsNil() predicate.Member {
+	return predicate.Member(sql.FieldIsNull(FieldOrgCreatedAt))
+}
+
+// OrgCreatedAtNotNil applies the NotNil predicate on the "org_created_at" field.
+func OrgCreatedAtNotNil() predicate.Member {
+	return predicate.Member(sql.FieldNotNull(FieldOrgCreatedAt))
 }
 
 // HasOrganization applies the HasEdge predicate on the "organization" edge.

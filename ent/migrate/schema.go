@@ -124,9 +124,19 @@ var (
 				Columns: []*schema.Column{InvitationsColumns[11], InvitationsColumns[7]},
 			},
 			{
-				Name:    "invitation_organization_id_status",
+				Name:    "invitation_organization_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{InvitationsColumns[11], InvitationsColumns[5]},
+				Columns: []*schema.Column{InvitationsColumns[11], InvitationsColumns[1], InvitationsColumns[0]},
+			},
+			{
+				Name:    "invitation_organization_id_status_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{InvitationsColumns[11], InvitationsColumns[5], InvitationsColumns[1], InvitationsColumns[0]},
+			},
+			{
+				Name:    "invitation_organization_id_status_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{InvitationsColumns[11], InvitationsColumns[5], InvitationsColumns[8]},
 			},
 			{
 				Name:    "invitation_email_status",
@@ -141,6 +151,11 @@ var (
 		{Name: "role", Type: field.TypeEnum, Enums: []string{"OWNER", "ADMIN", "MEMBER"}},
 		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "user_name_key", Type: field.TypeString, Size: 400, Default: "", SchemaType: map[string]string{"mysql": "varbinary(400)"}},
+		{Name: "user_email", Type: field.TypeString, Size: 254, Default: "", SchemaType: map[string]string{"mysql": "varbinary(254)"}},
+		{Name: "org_name_key", Type: field.TypeString, Size: 400, Default: "", SchemaType: map[string]string{"mysql": "varbinary(400)"}},
+		{Name: "org_slug", Type: field.TypeString, Size: 48, Default: "", SchemaType: map[string]string{"mysql": "varbinary(48)"}},
+		{Name: "org_created_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "organization_id", Type: field.TypeString, Size: 36},
 		{Name: "user_id", Type: field.TypeString, Size: 36},
 	}
@@ -152,13 +167,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "members_organizations_members",
-				Columns:    []*schema.Column{MembersColumns[4]},
+				Columns:    []*schema.Column{MembersColumns[9]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "members_users_memberships",
-				Columns:    []*schema.Column{MembersColumns[5]},
+				Columns:    []*schema.Column{MembersColumns[10]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -167,17 +182,52 @@ var (
 			{
 				Name:    "member_organization_id_user_id",
 				Unique:  true,
-				Columns: []*schema.Column{MembersColumns[4], MembersColumns[5]},
+				Columns: []*schema.Column{MembersColumns[9], MembersColumns[10]},
 			},
 			{
-				Name:    "member_organization_id_role",
+				Name:    "member_organization_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{MembersColumns[4], MembersColumns[1]},
+				Columns: []*schema.Column{MembersColumns[9], MembersColumns[2], MembersColumns[0]},
 			},
 			{
-				Name:    "member_user_id",
+				Name:    "member_organization_id_user_name_key_id",
 				Unique:  false,
-				Columns: []*schema.Column{MembersColumns[5]},
+				Columns: []*schema.Column{MembersColumns[9], MembersColumns[4], MembersColumns[0]},
+			},
+			{
+				Name:    "member_organization_id_user_email_id",
+				Unique:  false,
+				Columns: []*schema.Column{MembersColumns[9], MembersColumns[5], MembersColumns[0]},
+			},
+			{
+				Name:    "member_organization_id_role_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{MembersColumns[9], MembersColumns[1], MembersColumns[2], MembersColumns[0]},
+			},
+			{
+				Name:    "member_organization_id_role_user_name_key_id",
+				Unique:  false,
+				Columns: []*schema.Column{MembersColumns[9], MembersColumns[1], MembersColumns[4], MembersColumns[0]},
+			},
+			{
+				Name:    "member_organization_id_role_user_email_id",
+				Unique:  false,
+				Columns: []*schema.Column{MembersColumns[9], MembersColumns[1], MembersColumns[5], MembersColumns[0]},
+			},
+			{
+				Name:    "member_user_id_org_name_key_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{MembersColumns[10], MembersColumns[6], MembersColumns[9]},
+			},
+			{
+				Name:    "member_user_id_org_slug_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{MembersColumns[10], MembersColumns[7], MembersColumns[9]},
+			},
+			{
+				Name:    "member_user_id_org_created_at_organization_id",
+				Unique:  false,
+				Columns: []*schema.Column{MembersColumns[10], MembersColumns[8], MembersColumns[9]},
 			},
 		},
 	}
@@ -191,6 +241,13 @@ var (
 		{Name: "slug", Type: field.TypeString, Unique: true, Size: 48},
 		{Name: "logo_hash", Type: field.TypeString, Nullable: true, Size: 64},
 		{Name: "event_sequence", Type: field.TypeInt64, Default: 0},
+		{Name: "member_count", Type: field.TypeInt, Default: 0},
+		{Name: "owner_count", Type: field.TypeInt, Default: 0},
+		{Name: "admin_count", Type: field.TypeInt, Default: 0},
+		{Name: "pending_invitation_count", Type: field.TypeInt, Default: 0},
+		{Name: "accepted_invitation_count", Type: field.TypeInt, Default: 0},
+		{Name: "rejected_invitation_count", Type: field.TypeInt, Default: 0},
+		{Name: "canceled_invitation_count", Type: field.TypeInt, Default: 0},
 	}
 	// OrganizationsTable holds the schema information for the "organizations" table.
 	OrganizationsTable = &schema.Table{
@@ -277,6 +334,7 @@ var (
 		{Name: "image_url", Type: field.TypeString, Nullable: true, Size: 2048},
 		{Name: "email_verified_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "password_hash", Type: field.TypeString, Size: 255},
+		{Name: "organization_count", Type: field.TypeInt, Default: 0},
 	}
 	// UsersTable holds the schema information for the "users" table.
 	UsersTable = &schema.Table{

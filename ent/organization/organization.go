@@ -29,6 +29,20 @@ const (
 	FieldLogoHash = "logo_hash"
 	// FieldEventSequence holds the string denoting the event_sequence field in the database.
 	FieldEventSequence = "event_sequence"
+	// FieldMemberCount holds the string denoting the member_count field in the database.
+	FieldMemberCount = "member_count"
+	// FieldOwnerCount holds the string denoting the owner_count field in the database.
+	FieldOwnerCount = "owner_count"
+	// FieldAdminCount holds the string denoting the admin_count field in the database.
+	FieldAdminCount = "admin_count"
+	// FieldPendingInvitationCount holds the string denoting the pending_invitation_count field in the database.
+	FieldPendingInvitationCount = "pending_invitation_count"
+	// FieldAcceptedInvitationCount holds the string denoting the accepted_invitation_count field in the database.
+	FieldAcceptedInvitationCount = "accepted_invitation_count"
+	// FieldRejectedInvitationCount holds the string denoting the rejected_invitation_count field in the database.
+	FieldRejectedInvitationCount = "rejected_invitation_count"
+	// FieldCanceledInvitationCount holds the string denoting the canceled_invitation_count field in the database.
+	FieldCanceledInvitationCount = "canceled_invitation_count"
 	// EdgeMembers holds the string denoting the members edge name in mutations.
 	EdgeMembers = "members"
 	// EdgeInvitations holds the string denoting the invitations edge name in mutations.
@@ -79,6 +93,13 @@ var Columns = []string{
 	FieldSlug,
 	FieldLogoHash,
 	FieldEventSequence,
+	FieldMemberCount,
+	FieldOwnerCount,
+	FieldAdminCount,
+	FieldPendingInvitationCount,
+	FieldAcceptedInvitationCount,
+	FieldRejectedInvitationCount,
+	FieldCanceledInvitationCount,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -97,7 +118,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "github.com/orgql/orgql/ent/runtime"
 var (
-	Hooks  [1]ent.Hook
+	Hooks  [2]ent.Hook
 	Policy ent.Policy
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
@@ -119,6 +140,34 @@ var (
 	DefaultEventSequence int64
 	// EventSequenceValidator is a validator for the "event_sequence" field. It is called by the builders before save.
 	EventSequenceValidator func(int64) error
+	// DefaultMemberCount holds the default value on creation for the "member_count" field.
+	DefaultMemberCount int
+	// MemberCountValidator is a validator for the "member_count" field. It is called by the builders before save.
+	MemberCountValidator func(int) error
+	// DefaultOwnerCount holds the default value on creation for the "owner_count" field.
+	DefaultOwnerCount int
+	// OwnerCountValidator is a validator for the "owner_count" field. It is called by the builders before save.
+	OwnerCountValidator func(int) error
+	// DefaultAdminCount holds the default value on creation for the "admin_count" field.
+	DefaultAdminCount int
+	// AdminCountValidator is a validator for the "admin_count" field. It is called by the builders before save.
+	AdminCountValidator func(int) error
+	// DefaultPendingInvitationCount holds the default value on creation for the "pending_invitation_count" field.
+	DefaultPendingInvitationCount int
+	// PendingInvitationCountValidator is a validator for the "pending_invitation_count" field. It is called by the builders before save.
+	PendingInvitationCountValidator func(int) error
+	// DefaultAcceptedInvitationCount holds the default value on creation for the "accepted_invitation_count" field.
+	DefaultAcceptedInvitationCount int
+	// AcceptedInvitationCountValidator is a validator for the "accepted_invitation_count" field. It is called by the builders before save.
+	AcceptedInvitationCountValidator func(int) error
+	// DefaultRejectedInvitationCount holds the default value on creation for the "rejected_invitation_count" field.
+	DefaultRejectedInvitationCount int
+	// RejectedInvitationCountValidator is a validator for the "rejected_invitation_count" field. It is called by the builders before save.
+	RejectedInvitationCountValidator func(int) error
+	// DefaultCanceledInvitationCount holds the default value on creation for the "canceled_invitation_count" field.
+	DefaultCanceledInvitationCount int
+	// CanceledInvitationCountValidator is a validator for the "canceled_invitation_count" field. It is called by the builders before save.
+	CanceledInvitationCountValidator func(int) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -166,6 +215,41 @@ func ByLogoHash(opts ...sql.OrderTermOption) OrderOption {
 // ByEventSequence orders the results by the event_sequence field.
 func ByEventSequence(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEventSequence, opts...).ToFunc()
+}
+
+// ByMemberCount orders the results by the member_count field.
+func ByMemberCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMemberCount, opts...).ToFunc()
+}
+
+// ByOwnerCount orders the results by the owner_count field.
+func ByOwnerCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldOwnerCount, opts...).ToFunc()
+}
+
+// ByAdminCount orders the results by the admin_count field.
+func ByAdminCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAdminCount, opts...).ToFunc()
+}
+
+// ByPendingInvitationCount orders the results by the pending_invitation_count field.
+func ByPendingInvitationCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPendingInvitationCount, opts...).ToFunc()
+}
+
+// ByAcceptedInvitationCount orders the results by the accepted_invitation_count field.
+func ByAcceptedInvitationCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAcceptedInvitationCount, opts...).ToFunc()
+}
+
+// ByRejectedInvitationCount orders the results by the rejected_invitation_count field.
+func ByRejectedInvitationCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRejectedInvitationCount, opts...).ToFunc()
+}
+
+// ByCanceledInvitationCount orders the results by the canceled_invitation_count field.
+func ByCanceledInvitationCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCanceledInvitationCount, opts...).ToFunc()
 }
 
 // ByMembersCount orders the results by members count.

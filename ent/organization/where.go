@@ -100,6 +100,41 @@ func EventSequence(v int64) predicate.Organization {
 	return predicate.Organization(sql.FieldEQ(FieldEventSequence, v))
 }
 
+// MemberCount applies equality check predicate on the "member_count" field. It's identical to MemberCountEQ.
+func MemberCount(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldMemberCount, v))
+}
+
+// OwnerCount applies equality check predicate on the "owner_count" field. It's identical to OwnerCountEQ.
+func OwnerCount(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldOwnerCount, v))
+}
+
+// AdminCount applies equality check predicate on the "admin_count" field. It's identical to AdminCountEQ.
+func AdminCount(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldAdminCount, v))
+}
+
+// PendingInvitationCount applies equality check predicate on the "pending_invitation_count" field. It's identical to PendingInvitationCountEQ.
+func PendingInvitationCount(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldPendingInvitationCount, v))
+}
+
+// AcceptedInvitationCount applies equality check predicate on the "accepted_invitation_count" field. It's identical to AcceptedInvitationCountEQ.
+func AcceptedInvitationCount(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldAcceptedInvitationCount, v))
+}
+
+// RejectedInvitationCount applies equality check predicate on the "rejected_invitation_count" field. It's identical to RejectedInvitationCountEQ.
+func RejectedInvitationCount(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldRejectedInvitationCount, v))
+}
+
+// CanceledInvitationCount applies equality check predicate on the "canceled_invitation_count" field. It's identical to CanceledInvitationCountEQ.
+func CanceledInvitationCount(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldCanceledInvitationCount, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Organization {
 	return predicate.Organization(sql.FieldEQ(FieldCreatedAt, v))
@@ -488,6 +523,286 @@ func EventSequenceLT(v int64) predicate.Organization {
 // EventSequenceLTE applies the LTE predicate on the "event_sequence" field.
 func EventSequenceLTE(v int64) predicate.Organization {
 	return predicate.Organization(sql.FieldLTE(FieldEventSequence, v))
+}
+
+// MemberCountEQ applies the EQ predicate on the "member_count" field.
+func MemberCountEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldMemberCount, v))
+}
+
+// MemberCountNEQ applies the NEQ predicate on the "member_count" field.
+func MemberCountNEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldNEQ(FieldMemberCount, v))
+}
+
+// MemberCountIn applies the In predicate on the "member_count" field.
+func MemberCountIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldIn(FieldMemberCount, vs...))
+}
+
+// MemberCountNotIn applies the NotIn predicate on the "member_count" field.
+func MemberCountNotIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldNotIn(FieldMemberCount, vs...))
+}
+
+// MemberCountGT applies the GT predicate on the "member_count" field.
+func MemberCountGT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGT(FieldMemberCount, v))
+}
+
+// MemberCountGTE applies the GTE predicate on the "member_count" field.
+func MemberCountGTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGTE(FieldMemberCount, v))
+}
+
+// MemberCountLT applies the LT predicate on the "member_count" field.
+func MemberCountLT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLT(FieldMemberCount, v))
+}
+
+// MemberCountLTE applies the LTE predicate on the "member_count" field.
+func MemberCountLTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLTE(FieldMemberCount, v))
+}
+
+// OwnerCountEQ applies the EQ predicate on the "owner_count" field.
+func OwnerCountEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldOwnerCount, v))
+}
+
+// OwnerCountNEQ applies the NEQ predicate on the "owner_count" field.
+func OwnerCountNEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldNEQ(FieldOwnerCount, v))
+}
+
+// OwnerCountIn applies the In predicate on the "owner_count" field.
+func OwnerCountIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldIn(FieldOwnerCount, vs...))
+}
+
+// OwnerCountNotIn applies the NotIn predicate on the "owner_count" field.
+func OwnerCountNotIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldNotIn(FieldOwnerCount, vs...))
+}
+
+// OwnerCountGT applies the GT predicate on the "owner_count" field.
+func OwnerCountGT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGT(FieldOwnerCount, v))
+}
+
+// OwnerCountGTE applies the GTE predicate on the "owner_count" field.
+func OwnerCountGTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGTE(FieldOwnerCount, v))
+}
+
+// OwnerCountLT applies the LT predicate on the "owner_count" field.
+func OwnerCountLT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLT(FieldOwnerCount, v))
+}
+
+// OwnerCountLTE applies the LTE predicate on the "owner_count" field.
+func OwnerCountLTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLTE(FieldOwnerCount, v))
+}
+
+// AdminCountEQ applies the EQ predicate on the "admin_count" field.
+func AdminCountEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldAdminCount, v))
+}
+
+// AdminCountNEQ applies the NEQ predicate on the "admin_count" field.
+func AdminCountNEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldNEQ(FieldAdminCount, v))
+}
+
+// AdminCountIn applies the In predicate on the "admin_count" field.
+func AdminCountIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldIn(FieldAdminCount, vs...))
+}
+
+// AdminCountNotIn applies the NotIn predicate on the "admin_count" field.
+func AdminCountNotIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldNotIn(FieldAdminCount, vs...))
+}
+
+// AdminCountGT applies the GT predicate on the "admin_count" field.
+func AdminCountGT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGT(FieldAdminCount, v))
+}
+
+// AdminCountGTE applies the GTE predicate on the "admin_count" field.
+func AdminCountGTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGTE(FieldAdminCount, v))
+}
+
+// AdminCountLT applies the LT predicate on the "admin_count" field.
+func AdminCountLT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLT(FieldAdminCount, v))
+}
+
+// AdminCountLTE applies the LTE predicate on the "admin_count" field.
+func AdminCountLTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLTE(FieldAdminCount, v))
+}
+
+// PendingInvitationCountEQ applies the EQ predicate on the "pending_invitation_count" field.
+func PendingInvitationCountEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldPendingInvitationCount, v))
+}
+
+// PendingInvitationCountNEQ applies the NEQ predicate on the "pending_invitation_count" field.
+func PendingInvitationCountNEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldNEQ(FieldPendingInvitationCount, v))
+}
+
+// PendingInvitationCountIn applies the In predicate on the "pending_invitation_count" field.
+func PendingInvitationCountIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldIn(FieldPendingInvitationCount, vs...))
+}
+
+// PendingInvitationCountNotIn applies the NotIn predicate on the "pending_invitation_count" field.
+func PendingInvitationCountNotIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldNotIn(FieldPendingInvitationCount, vs...))
+}
+
+// PendingInvitationCountGT applies the GT predicate on the "pending_invitation_count" field.
+func PendingInvitationCountGT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGT(FieldPendingInvitationCount, v))
+}
+
+// PendingInvitationCountGTE applies the GTE predicate on the "pending_invitation_count" field.
+func PendingInvitationCountGTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGTE(FieldPendingInvitationCount, v))
+}
+
+// PendingInvitationCountLT applies the LT predicate on the "pending_invitation_count" field.
+func PendingInvitationCountLT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLT(FieldPendingInvitationCount, v))
+}
+
+// PendingInvitationCountLTE applies the LTE predicate on the "pending_invitation_count" field.
+func PendingInvitationCountLTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLTE(FieldPendingInvitationCount, v))
+}
+
+// AcceptedInvitationCountEQ applies the EQ predicate on the "accepted_invitation_count" field.
+func AcceptedInvitationCountEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldAcceptedInvitationCount, v))
+}
+
+// AcceptedInvitationCountNEQ applies the NEQ predicate on the "accepted_invitation_count" field.
+func AcceptedInvitationCountNEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldNEQ(FieldAcceptedInvitationCount, v))
+}
+
+// AcceptedInvitationCountIn applies the In predicate on the "accepted_invitation_count" field.
+func AcceptedInvitationCountIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldIn(FieldAcceptedInvitationCount, vs...))
+}
+
+// AcceptedInvitationCountNotIn applies the NotIn predicate on the "accepted_invitation_count" field.
+func AcceptedInvitationCountNotIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldNotIn(FieldAcceptedInvitationCount, vs...))
+}
+
+// AcceptedInvitationCountGT applies the GT predicate on the "accepted_invitation_count" field.
+func AcceptedInvitationCountGT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGT(FieldAcceptedInvitationCount, v))
+}
+
+// AcceptedInvitationCountGTE applies the GTE predicate on the "accepted_invitation_count" field.
+func AcceptedInvitationCountGTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGTE(FieldAcceptedInvitationCount, v))
+}
+
+// AcceptedInvitationCountLT applies the LT predicate on the "accepted_invitation_count" field.
+func AcceptedInvitationCountLT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLT(FieldAcceptedInvitationCount, v))
+}
+
+// AcceptedInvitationCountLTE applies the LTE predicate on the "accepted_invitation_count" field.
+func AcceptedInvitationCountLTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLTE(FieldAcceptedInvitationCount, v))
+}
+
+// RejectedInvitationCountEQ applies the EQ predicate on the "rejected_invitation_count" field.
+func RejectedInvitationCountEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldRejectedInvitationCount, v))
+}
+
+// RejectedInvitationCountNEQ applies the NEQ predicate on the "rejected_invitation_count" field.
+func RejectedInvitationCountNEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldNEQ(FieldRejectedInvitationCount, v))
+}
+
+// RejectedInvitationCountIn applies the In predicate on the "rejected_invitation_count" field.
+func RejectedInvitationCountIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldIn(FieldRejectedInvitationCount, vs...))
+}
+
+// RejectedInvitationCountNotIn applies the NotIn predicate on the "rejected_invitation_count" field.
+func RejectedInvitationCountNotIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldNotIn(FieldRejectedInvitationCount, vs...))
+}
+
+// RejectedInvitationCountGT applies the GT predicate on the "rejected_invitation_count" field.
+func RejectedInvitationCountGT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGT(FieldRejectedInvitationCount, v))
+}
+
+// RejectedInvitationCountGTE applies the GTE predicate on the "rejected_invitation_count" field.
+func RejectedInvitationCountGTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGTE(FieldRejectedInvitationCount, v))
+}
+
+// RejectedInvitationCountLT applies the LT predicate on the "rejected_invitation_count" field.
+func RejectedInvitationCountLT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLT(FieldRejectedInvitationCount, v))
+}
+
+// RejectedInvitationCountLTE applies the LTE predicate on the "rejected_invitation_count" field.
+func RejectedInvitationCountLTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLTE(FieldRejectedInvitationCount, v))
+}
+
+// CanceledInvitationCountEQ applies the EQ predicate on the "canceled_invitation_count" field.
+func CanceledInvitationCountEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldCanceledInvitationCount, v))
+}
+
+// CanceledInvitationCountNEQ applies the NEQ predicate on the "canceled_invitation_count" field.
+func CanceledInvitationCountNEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldNEQ(FieldCanceledInvitationCount, v))
+}
+
+// CanceledInvitationCountIn applies the In predicate on the "canceled_invitation_count" field.
+func CanceledInvitationCountIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldIn(FieldCanceledInvitationCount, vs...))
+}
+
+// CanceledInvitationCountNotIn applies the NotIn predicate on the "canceled_invitation_count" field.
+func CanceledInvitationCountNotIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldNotIn(FieldCanceledInvitationCount, vs...))
+}
+
+// CanceledInvitationCountGT applies the GT predicate on the "canceled_invitation_count" field.
+func CanceledInvitationCountGT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGT(FieldCanceledInvitationCount, v))
+}
+
+// CanceledInvitationCountGTE applies the GTE predicate on the "canceled_invitation_count" field.
+func CanceledInvitationCountGTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGTE(FieldCanceledInvitationCount, v))
+}
+
+// CanceledInvitationCountLT applies the LT predicate on the "canceled_invitation_count" field.
+func CanceledInvitationCountLT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLT(FieldCanceledInvitationCount, v))
+}
+
+// CanceledInvitationCountLTE applies the LTE predicate on the "canceled_invitation_count" field.
+func CanceledInvitationCountLTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLTE(FieldCanceledInvitationCount, v))
 }
 
 // HasMembers applies the HasEdge predicate on the "members" edge.

@@ -323,6 +323,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	memberHooks := schema.Member{}.Hooks()
+
+	member.Hooks[1] = memberHooks[0]
 	memberMixinFields0 := memberMixin[0].Fields()
 	_ = memberMixinFields0
 	memberFields := schema.Member{}.Fields()
@@ -373,6 +376,30 @@ func init() {
 	member.DefaultUpdatedAt = memberDescUpdatedAt.Default.(func() time.Time)
 	// member.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	member.UpdateDefaultUpdatedAt = memberDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// memberDescUserNameKey is the schema descriptor for user_name_key field.
+	memberDescUserNameKey := memberFields[5].Descriptor()
+	// member.DefaultUserNameKey holds the default value on creation for the user_name_key field.
+	member.DefaultUserNameKey = memberDescUserNameKey.Default.(string)
+	// member.UserNameKeyValidator is a validator for the "user_name_key" field. It is called by the builders before save.
+	member.UserNameKeyValidator = memberDescUserNameKey.Validators[0].(func(string) error)
+	// memberDescUserEmail is the schema descriptor for user_email field.
+	memberDescUserEmail := memberFields[6].Descriptor()
+	// member.DefaultUserEmail holds the default value on creation for the user_email field.
+	member.DefaultUserEmail = memberDescUserEmail.Default.(string)
+	// member.UserEmailValidator is a validator for the "user_email" field. It is called by the builders before save.
+	member.UserEmailValidator = memberDescUserEmail.Validators[0].(func(string) error)
+	// memberDescOrgNameKey is the schema descriptor for org_name_key field.
+	memberDescOrgNameKey := memberFields[7].Descriptor()
+	// member.DefaultOrgNameKey holds the default value on creation for the org_name_key field.
+	member.DefaultOrgNameKey = memberDescOrgNameKey.Default.(string)
+	// member.OrgNameKeyValidator is a validator for the "org_name_key" field. It is called by the builders before save.
+	member.OrgNameKeyValidator = memberDescOrgNameKey.Validators[0].(func(string) error)
+	// memberDescOrgSlug is the schema descriptor for org_slug field.
+	memberDescOrgSlug := memberFields[8].Descriptor()
+	// member.DefaultOrgSlug holds the default value on creation for the org_slug field.
+	member.DefaultOrgSlug = memberDescOrgSlug.Default.(string)
+	// member.OrgSlugValidator is a validator for the "org_slug" field. It is called by the builders before save.
+	member.OrgSlugValidator = memberDescOrgSlug.Validators[0].(func(string) error)
 	// memberDescID is the schema descriptor for id field.
 	memberDescID := memberMixinFields0[0].Descriptor()
 	// member.DefaultID holds the default value on creation for the id field.
@@ -403,6 +430,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	organizationHooks := schema.Organization{}.Hooks()
+
+	organization.Hooks[1] = organizationHooks[0]
 	organizationMixinFields0 := organizationMixin[0].Fields()
 	_ = organizationMixinFields0
 	organizationMixinFields1 := organizationMixin[1].Fields()
@@ -471,6 +501,48 @@ func init() {
 	organization.DefaultEventSequence = organizationDescEventSequence.Default.(int64)
 	// organization.EventSequenceValidator is a validator for the "event_sequence" field. It is called by the builders before save.
 	organization.EventSequenceValidator = organizationDescEventSequence.Validators[0].(func(int64) error)
+	// organizationDescMemberCount is the schema descriptor for member_count field.
+	organizationDescMemberCount := organizationFields[5].Descriptor()
+	// organization.DefaultMemberCount holds the default value on creation for the member_count field.
+	organization.DefaultMemberCount = organizationDescMemberCount.Default.(int)
+	// organization.MemberCountValidator is a validator for the "member_count" field. It is called by the builders before save.
+	organization.MemberCountValidator = organizationDescMemberCount.Validators[0].(func(int) error)
+	// organizationDescOwnerCount is the schema descriptor for owner_count field.
+	organizationDescOwnerCount := organizationFields[6].Descriptor()
+	// organization.DefaultOwnerCount holds the default value on creation for the owner_count field.
+	organization.DefaultOwnerCount = organizationDescOwnerCount.Default.(int)
+	// organization.OwnerCountValidator is a validator for the "owner_count" field. It is called by the builders before save.
+	organization.OwnerCountValidator = organizationDescOwnerCount.Validators[0].(func(int) error)
+	// organizationDescAdminCount is the schema descriptor for admin_count field.
+	organizationDescAdminCount := organizationFields[7].Descriptor()
+	// organization.DefaultAdminCount holds the default value on creation for the admin_count field.
+	organization.DefaultAdminCount = organizationDescAdminCount.Default.(int)
+	// organization.AdminCountValidator is a validator for the "admin_count" field. It is called by the builders before save.
+	organization.AdminCountValidator = organizationDescAdminCount.Validators[0].(func(int) error)
+	// organizationDescPendingInvitationCount is the schema descriptor for pending_invitation_count field.
+	organizationDescPendingInvitationCount := organizationFields[8].Descriptor()
+	// organization.DefaultPendingInvitationCount holds the default value on creation for the pending_invitation_count field.
+	organization.DefaultPendingInvitationCount = organizationDescPendingInvitationCount.Default.(int)
+	// organization.PendingInvitationCountValidator is a validator for the "pending_invitation_count" field. It is called by the builders before save.
+	organization.PendingInvitationCountValidator = organizationDescPendingInvitationCount.Validators[0].(func(int) error)
+	// organizationDescAcceptedInvitationCount is the schema descriptor for accepted_invitation_count field.
+	organizationDescAcceptedInvitationCount := organizationFields[9].Descriptor()
+	// organization.DefaultAcceptedInvitationCount holds the default value on creation for the accepted_invitation_count field.
+	organization.DefaultAcceptedInvitationCount = organizationDescAcceptedInvitationCount.Default.(int)
+	// organization.AcceptedInvitationCountValidator is a validator for the "accepted_invitation_count" field. It is called by the builders before save.
+	organization.AcceptedInvitationCountValidator = organizationDescAcceptedInvitationCount.Validators[0].(func(int) error)
+	// organizationDescRejectedInvitationCount is the schema descriptor for rejected_invitation_count field.
+	organizationDescRejectedInvitationCount := organizationFields[10].Descriptor()
+	// organization.DefaultRejectedInvitationCount holds the default value on creation for the rejected_invitation_count field.
+	organization.DefaultRejectedInvitationCount = organizationDescRejectedInvitationCount.Default.(int)
+	// organization.RejectedInvitationCountValidator is a validator for the "rejected_invitation_count" field. It is called by the builders before save.
+	organization.RejectedInvitationCountValidator = organizationDescRejectedInvitationCount.Validators[0].(func(int) error)
+	// organizationDescCanceledInvitationCount is the schema descriptor for canceled_invitation_count field.
+	organizationDescCanceledInvitationCount := organizationFields[11].Descriptor()
+	// organization.DefaultCanceledInvitationCount holds the default value on creation for the canceled_invitation_count field.
+	organization.DefaultCanceledInvitationCount = organizationDescCanceledInvitationCount.Default.(int)
+	// organization.CanceledInvitationCountValidator is a validator for the "canceled_invitation_count" field. It is called by the builders before save.
+	organization.CanceledInvitationCountValidator = organizationDescCanceledInvitationCount.Validators[0].(func(int) error)
 	// organizationDescID is the schema descriptor for id field.
 	organizationDescID := organizationMixinFields0[0].Descriptor()
 	// organization.DefaultID holds the default value on creation for the id field.
@@ -699,6 +771,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	userHooks := schema.User{}.Hooks()
+
+	user.Hooks[1] = userHooks[0]
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0
 	userMixinFields1 := userMixin[1].Fields()
@@ -759,6 +834,12 @@ func init() {
 	userDescPasswordHash := userFields[4].Descriptor()
 	// user.PasswordHashValidator is a validator for the "password_hash" field. It is called by the builders before save.
 	user.PasswordHashValidator = userDescPasswordHash.Validators[0].(func(string) error)
+	// userDescOrganizationCount is the schema descriptor for organization_count field.
+	userDescOrganizationCount := userFields[5].Descriptor()
+	// user.DefaultOrganizationCount holds the default value on creation for the organization_count field.
+	user.DefaultOrganizationCount = userDescOrganizationCount.Default.(int)
+	// user.OrganizationCountValidator is a validator for the "organization_count" field. It is called by the builders before save.
+	user.OrganizationCountValidator = userDescOrganizationCount.Validators[0].(func(int) error)
 	// userDescID is the schema descriptor for id field.
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.

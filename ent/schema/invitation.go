@@ -69,7 +69,12 @@ func (Invitation) Edges() []ent.Edge {
 func (Invitation) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("organization_id", "pending_email").Unique(),
-		index.Fields("organization_id", "status"),
+		// Organization.invitations, newest first, without and with a status filter
+		// (keyset on created_at, then ID); the expiry index counts and finds the
+		// PENDING invitations that read as EXPIRED.
+		index.Fields("organization_id", "created_at", "id"),
+		index.Fields("organization_id", "status", "created_at", "id"),
+		index.Fields("organization_id", "status", "expires_at"),
 		index.Fields("email", "status"),
 	}
 }

@@ -55,6 +55,19 @@ func (Organization) Fields() []ent.Field {
 			NonNegative().
 			Default(0).
 			Annotations(entgql.Skip()),
+		// Counters kept by the membership and invitation transactions (package org,
+		// under this row's lock, in the statement that advances event_sequence), so
+		// that memberCount, the owner count of the role matrix and every totalCount
+		// are read with the organization instead of counted. MEMBERs are
+		// member_count - owner_count - admin_count.
+		field.Int("member_count").NonNegative().Default(0).Annotations(entgql.Skip()),
+		field.Int("owner_count").NonNegative().Default(0).Annotations(entgql.Skip()),
+		field.Int("admin_count").NonNegative().Default(0).Annotations(entgql.Skip()),
+		// Invitations by stored status (an expired invitation is stored PENDING).
+		field.Int("pending_invitation_count").NonNegative().Default(0).Annotations(entgql.Skip()),
+		field.Int("accepted_invitation_count").NonNegative().Default(0).Annotations(entgql.Skip()),
+		field.Int("rejected_invitation_count").NonNegative().Default(0).Annotations(entgql.Skip()),
+		field.Int("canceled_invitation_count").NonNegative().Default(0).Annotations(entgql.Skip()),
 	}
 }
 
@@ -85,3 +98,6 @@ func (Organization) Annotations() []schema.Annotation {
 func (Organization) Policy() ent.Policy {
 	return privacy.Policy{Query: privacy.QueryPolicy{visibleOrganizations()}}
 }
+
+// Hooks of Organization: see sortkeys.go.
+func (Organization) Hooks() []ent.Hook { return []ent.Hook{organizationSortKeys()} }

@@ -50,6 +50,9 @@ func (User) Fields() []ent.Field {
 			MaxLen(255).
 			Sensitive().
 			Annotations(entgql.Skip()),
+		// How many organizations the user belongs to, kept by the membership
+		// transactions: the totalCount of User.organizations.
+		field.Int("organization_count").NonNegative().Default(0).Annotations(entgql.Skip()),
 	}
 }
 
@@ -80,3 +83,6 @@ func (User) Annotations() []schema.Annotation {
 		schema.Comment("A person with an account."),
 	}
 }
+
+// Hooks of User: see sortkeys.go.
+func (User) Hooks() []ent.Hook { return []ent.Hook{userSortKeys()} }

@@ -29,6 +29,8 @@ const (
 	FieldEmailVerifiedAt = "email_verified_at"
 	// FieldPasswordHash holds the string denoting the password_hash field in the database.
 	FieldPasswordHash = "password_hash"
+	// FieldOrganizationCount holds the string denoting the organization_count field in the database.
+	FieldOrganizationCount = "organization_count"
 	// EdgeSessions holds the string denoting the sessions edge name in mutations.
 	EdgeSessions = "sessions"
 	// EdgeTokens holds the string denoting the tokens edge name in mutations.
@@ -88,6 +90,7 @@ var Columns = []string{
 	FieldImageURL,
 	FieldEmailVerifiedAt,
 	FieldPasswordHash,
+	FieldOrganizationCount,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -106,7 +109,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "github.com/orgql/orgql/ent/runtime"
 var (
-	Hooks  [1]ent.Hook
+	Hooks  [2]ent.Hook
 	Policy ent.Policy
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
@@ -122,6 +125,10 @@ var (
 	ImageURLValidator func(string) error
 	// PasswordHashValidator is a validator for the "password_hash" field. It is called by the builders before save.
 	PasswordHashValidator func(string) error
+	// DefaultOrganizationCount holds the default value on creation for the "organization_count" field.
+	DefaultOrganizationCount int
+	// OrganizationCountValidator is a validator for the "organization_count" field. It is called by the builders before save.
+	OrganizationCountValidator func(int) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -169,6 +176,11 @@ func ByEmailVerifiedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByPasswordHash orders the results by the password_hash field.
 func ByPasswordHash(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPasswordHash, opts...).ToFunc()
+}
+
+// ByOrganizationCount orders the results by the organization_count field.
+func ByOrganizationCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldOrganizationCount, opts...).ToFunc()
 }
 
 // BySessionsCount orders the results by sessions count.

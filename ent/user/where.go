@@ -100,6 +100,11 @@ func PasswordHash(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldPasswordHash, v))
 }
 
+// OrganizationCount applies equality check predicate on the "organization_count" field. It's identical to OrganizationCountEQ.
+func OrganizationCount(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldOrganizationCount, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldCreatedAt, v))
@@ -498,6 +503,46 @@ func PasswordHashEqualFold(v string) predicate.User {
 // PasswordHashContainsFold applies the ContainsFold predicate on the "password_hash" field.
 func PasswordHashContainsFold(v string) predicate.User {
 	return predicate.User(sql.FieldContainsFold(FieldPasswordHash, v))
+}
+
+// OrganizationCountEQ applies the EQ predicate on the "organization_count" field.
+func OrganizationCountEQ(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldOrganizationCount, v))
+}
+
+// OrganizationCountNEQ applies the NEQ predicate on the "organization_count" field.
+func OrganizationCountNEQ(v int) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldOrganizationCount, v))
+}
+
+// OrganizationCountIn applies the In predicate on the "organization_count" field.
+func OrganizationCountIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldIn(FieldOrganizationCount, vs...))
+}
+
+// OrganizationCountNotIn applies the NotIn predicate on the "organization_count" field.
+func OrganizationCountNotIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldOrganizationCount, vs...))
+}
+
+// OrganizationCountGT applies the GT predicate on the "organization_count" field.
+func OrganizationCountGT(v int) predicate.User {
+	return predicate.User(sql.FieldGT(FieldOrganizationCount, v))
+}
+
+// OrganizationCountGTE applies the GTE predicate on the "organization_count" field.
+func OrganizationCountGTE(v int) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldOrganizationCount, v))
+}
+
+// OrganizationCountLT applies the LT predicate on the "organization_count" field.
+func OrganizationCountLT(v int) predicate.User {
+	return predicate.User(sql.FieldLT(FieldOrganizationCount, v))
+}
+
+// OrganizationCountLTE applies the LTE predicate on the "organization_count" field.
+func OrganizationCountLTE(v int) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldOrganizationCount, v))
 }
 
 // HasSessions applies the HasEdge predicate on the "sessions" edge.

@@ -98,7 +98,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	outbox := mail.NewOutbox(db.Client, sender, oopts)
 
 	hasher := password.New(password.Options{Params: o.PasswordParams})
-	sessions := auth.NewSessions(db.Client, auth.SessionOptions{
+	sessions := auth.NewSessions(db.Client, db.Driver, auth.SessionOptions{
 		IdleTimeout: cfg.SessionIdleTimeout,
 		MaxAge:      cfg.SessionMaxAge,
 		TrustProxy:  cfg.TrustProxy,

@@ -39,6 +39,9 @@ type Options struct {
 type DB struct {
 	// Client is the ent client over the pool.
 	Client *ent.Client
+	// Driver is the ent driver Client runs on, for the few hot statements that
+	// are written by hand (they are counted and logged like all others).
+	Driver dialect.Driver
 	// SQL is the underlying pool.
 	SQL *sql.DB
 	// Dialect is dialect.SQLite or dialect.MySQL.
@@ -79,6 +82,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	if opts.Driver != nil {
 		drv = opts.Driver(drv)
 	}
+	db.Driver = drv
 	db.Client = ent.NewClient(ent.Driver(drv))
 	return db, nil
 }

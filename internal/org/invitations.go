@@ -186,6 +186,7 @@ func (s *Service) inviteOne(ctx context.Context, orgID string, req InviteRequest
 		if err != nil {
 			return err
 		}
+		c.invitationMoved("", invitation.StatusPENDING)
 		if err := s.mailInvitation(c, inv, tok); err != nil {
 			return err
 		}
@@ -286,7 +287,8 @@ func (s *Service) Cancel(ctx context.Context, invitationID string) (*ent.Invitat
 
 // transition moves a PENDING (and, unless to CANCELED, unexpired) invitation to a
 // final status with a compare-and-set: of two concurrent transitions one wins and
-// the other gets INVITATION_NOT_PENDING.
+// the other gets INVITATION_NOT_PENDING. It returns a copy of inv as it now is,
+// which, like inv, belongs to the transaction only if inv was read in it.
 func (s *Service) transition(c *change, inv *ent.Invitation, to invitation.Status) (*ent.Invitation, error) {
 	now := s.now()
 	// Pinned to the token read: a resend in between (new token, maybe a new role)
@@ -296,7 +298,7 @@ func (s *Service) transition(c *change, inv *ent.Invitation, to invitation.Statu
 	if to != invitation.StatusCANCELED {
 		q.Where(invitation.ExpiresAtGT(now))
 	}
-	n, err := q.SetStatus(to).ClearPendingEmail().SetRespondedAt(now).Save(c.ctx)
+	n, err := q.SetStatus(to).ClearPendingEmail().SetRespondedAt(now).SetUpdatedAt(now).Save(c.ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +308,10 @@ func (s *Service) transition(c *change, inv *ent.Invitation, to invitation.Statu
 		}
 		return nil, apperr.New(apperr.Conflict, ReasonNotPending, "the invitation is no longer pending")
 	}
-	return c.tx.Invitation.Get(c.ctx, inv.ID)
+	c.invitationMoved(invitation.StatusPENDING, to)
+	out := *inv
+	out.Status, out.PendingEmail, out.RespondedAt, out.UpdatedAt = to, nil, &now, now
+	return &out, nil
 }
 
 var errExpired = apperr.New(apperr.BadUserInput, ReasonInvitationExpired, "the invitation has expired; ask for a new one")
@@ -480,6 +485,7 @@ func (s *Service) Accept(ctx context.Context, ref Ref) (*ent.Member, *ent.Invita
 		if err != nil {
 			return err
 		}
+		c.memberAdded(m)
 		if v.User.EmailVerifiedAt == nil && ref.Token != "" {
 			if err := c.tx.User.UpdateOneID(v.User.ID).SetEmailVerifiedAt(s.now()).Exec(c.ctx); err != nil {
 				return err
@@ -508,7 +514,7 @@ func (s *Service) Accept(ctx context.Context, ref Ref) (*ent.Member, *ent.Invita
 	})
 	m = m.Unwrap()
 	m.Edges.Organization = c.org.Unwrap()
-	return m, out.Unwrap(), nil
+	return m, out, nil // out was read before the transaction (see transition)
 }
 
 // Reject declines an invitation. The token alone is enough (it proves control of the
@@ -536,7 +542,7 @@ func (s *Service) Reject(ctx context.Context, ref Ref) (*ent.Invitation, error) 
 	if err != nil {
 		return nil, wrap("rejecting invitation", err)
 	}
-	return out.Unwrap(), nil
+	return out, nil // read before the transaction (see transition)
 }
 
 // Preview is what the accept page shows before the user acts.

@@ -15,8 +15,8 @@ import (
 
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/ent/member"
-	"github.com/orgql/orgql/ent/user"
 	"github.com/orgql/orgql/internal/apperr"
+	"github.com/orgql/orgql/internal/keyset"
 	"github.com/orgql/orgql/internal/role"
 )
 
@@ -61,9 +61,12 @@ type MemberOrderField string
 // The member orders. Ties are broken by member ID, so every order is total.
 const (
 	OrderJoinedAt MemberOrderField = "JOINED_AT"
-	OrderName     MemberOrderField = "NAME"
-	OrderEmail    MemberOrderField = "EMAIL"
-	// OrderRole ranks OWNER, ADMIN, MEMBER (ascending), not alphabetically.
+	// OrderName orders by the name lower-cased, compared code point by code point
+	// (the same on both databases).
+	OrderName  MemberOrderField = "NAME"
+	OrderEmail MemberOrderField = "EMAIL"
+	// OrderRole ranks OWNER, ADMIN, MEMBER (ascending), not alphabetically; members
+	// of one role by join date.
 	OrderRole MemberOrderField = "ROLE"
 )
 
@@ -75,56 +78,69 @@ type MemberQuery struct {
 	Roles     []role.Role
 	// Search matches members whose name or email contains it, ignoring case.
 	Search string
-	// WantTotal asks for totalCount (one more statement).
+	// WantTotal asks for totalCount: read from the organization's counters, or
+	// with a search term counted (one more statement).
 	WantTotal bool
 }
 
-// sortKey is the SQL expression members are ordered by, for a selector over the
-// members table.
-func (f MemberOrderField) sortKey(s *sql.Selector) (string, error) {
-	userCol := func(col string) string {
-		u := sql.Table(user.Table)
-		sub := sql.Select(u.C(col)).From(u).Where(sql.ColumnsEQ(u.C(user.FieldID), s.C(member.FieldUserID)))
-		q, _ := sub.Query()
-		return "(" + q + ")"
-	}
+// keyColumn is the members column a field orders by (within a role, for ROLE).
+func (f MemberOrderField) keyColumn() (string, error) {
 	switch f {
-	case OrderJoinedAt, "":
-		return s.C(member.FieldCreatedAt), nil
+	case OrderJoinedAt, OrderRole:
+		return member.FieldCreatedAt, nil
 	case OrderName:
-		return "LOWER(" + userCol(user.FieldName) + ")", nil
+		return member.FieldUserNameKey, nil
 	case OrderEmail:
-		return userCol(user.FieldEmail), nil
-	case OrderRole:
-		r := s.C(member.FieldRole)
-		return fmt.Sprintf("CASE %s WHEN 'OWNER' THEN 1 WHEN 'ADMIN' THEN 2 ELSE 3 END", r), nil
+		return member.FieldUserEmail, nil
 	}
 	return "", apperr.Input("orderBy.field", "INVALID_ORDER", "unknown order field "+string(f))
 }
 
-// cursorValue is the sort key of m as the database computes it.
-func (f MemberOrderField) cursorValue(m *ent.Member) (any, error) {
+// keyOf is a member's value of the key column.
+func (f MemberOrderField) keyOf(m *ent.Member) any {
 	switch f {
-	case OrderJoinedAt, "":
-		return m.CreatedAt, nil
-	case OrderRole:
-		return int64(4 - m.Role.Rank()), nil
+	case OrderName:
+		return m.UserNameKey
+	case OrderEmail:
+		return m.UserEmail
 	}
-	v, err := m.Value(sortKeyAlias)
-	if err != nil {
-		return nil, err
-	}
-	if b, ok := v.([]byte); ok {
-		return string(b), nil
-	}
-	return v, nil
+	return m.CreatedAt
 }
 
-const sortKeyAlias = "orgql_sort_key"
+// memberKey is a member's position in a list: its segment (the role's rank
+// position for ROLE, else 0), its key and its ID.
+type memberKey struct {
+	segment int
+	key     any
+	id      string
+}
 
-// Members returns a page of the members of org that the viewer may see (the read
-// policy applies), with their users loaded: three statements whatever the page size
-// (page, users, and the count when asked for).
+func compareKeys(a, b memberKey) int {
+	if c := a.segment - b.segment; c != 0 {
+		return c
+	}
+	var c int
+	switch x := a.key.(type) {
+	case time.Time:
+		c = x.Compare(b.key.(time.Time))
+	case string:
+		c = strings.Compare(x, b.key.(string))
+	}
+	if c != 0 {
+		return c
+	}
+	return strings.Compare(a.id, b.id)
+}
+
+// rolePosition is where a role's segment comes in the ROLE order, ascending.
+func rolePosition(r role.Role) int { return 3 - r.Rank() }
+
+// Members returns a page of the members of org, which the caller read through the
+// read policy (the page query applies it again). Every page is one index seek:
+// without a role filter one range of the index of its order; with a filter of
+// several roles, or ordered by ROLE, one range per role in a single UNION ALL
+// statement, merged here. Their users load with one more statement, and
+// totalCount comes from the organization's counters.
 func (s *Service) Members(ctx context.Context, org *ent.Organization, mq MemberQuery) (*ent.MemberConnection, error) {
 	limit, backward, err := mq.Page.Limit()
 	if err != nil {
@@ -136,20 +152,29 @@ func (s *Service) Members(ctx context.Context, org *ent.Organization, mq MemberQ
 	if mq.Direction.Validate() != nil {
 		return nil, apperr.Input("orderBy.direction", "INVALID_ORDER", "direction is ASC or DESC")
 	}
-	if _, err := mq.Field.sortKey(sql.Select().From(sql.Table(member.Table))); err != nil {
+	field := mq.field()
+	keyCol, err := field.keyColumn()
+	if err != nil {
 		return nil, err
 	}
-	base := s.db.Client.Member.Query().Where(member.OrganizationID(org.ID))
-	if len(mq.Roles) > 0 {
-		base.Where(member.RoleIn(mq.Roles...))
+	roles := filterRoles(mq.Roles)
+	search := strings.ToLower(strings.TrimSpace(mq.Search))
+	// Reading backwards flips the order in SQL; Trim flips the page back.
+	desc := (mq.Direction == entgql.OrderDirectionDesc) != backward
+	cursor, cursorField := mq.Page.After, "after"
+	if backward {
+		cursor, cursorField = mq.Page.Before, "before"
 	}
-	if q := strings.TrimSpace(mq.Search); q != "" {
-		base.Where(member.HasUserWith(user.Or(user.NameContainsFold(q), user.EmailContainsFold(q))))
+	var from *memberKey
+	if cursor != nil {
+		if from, err = field.decodeCursor(cursorField, cursor); err != nil {
+			return nil, err
+		}
 	}
 
 	conn := &ent.MemberConnection{Edges: []*ent.MemberEdge{}}
 	if mq.WantTotal {
-		if conn.TotalCount, err = base.Clone().Count(ctx); err != nil {
+		if conn.TotalCount, err = s.memberTotal(ctx, org, roles, search); err != nil {
 			return nil, err
 		}
 	}
@@ -157,79 +182,180 @@ func (s *Service) Members(ctx context.Context, org *ent.Organization, mq MemberQ
 		// An empty page still says whether there is anything to page to.
 		more := conn.TotalCount > 0
 		if !mq.WantTotal {
-			if more, err = base.Clone().Exist(ctx); err != nil {
+			n, err := s.memberTotal(ctx, org, roles, search)
+			if err != nil {
 				return nil, err
 			}
+			more = n > 0
 		}
 		conn.PageInfo.HasNextPage = more && !backward
 		conn.PageInfo.HasPreviousPage = more && backward
 		return conn, nil
 	}
 
-	// Reading backwards flips the order in SQL; the page is flipped back below.
-	desc := mq.Direction == entgql.OrderDirectionDesc
-	if backward {
-		desc = !desc
-	}
-	cursor, cursorField := mq.Page.After, "after"
-	if backward {
-		cursor, cursorField = mq.Page.Before, "before"
-	}
-	var cursorErr error
-	q := base.Clone().WithUser().Limit(limit + 1).Modify(func(sel *sql.Selector) {
-		key, _ := mq.Field.sortKey(sel)
-		id := sel.C(member.FieldID)
-		sel.AppendSelectExprAs(sql.Raw(key), sortKeyAlias)
-		dir := "ASC"
-		cmp := ">"
+	// The segments: one per role when the list is ordered by role or filtered to
+	// several roles (each has its own index range), else one for the whole list.
+	segments := []role.Role{""}
+	switch {
+	case field == OrderRole:
+		segments = roles
+		if segments == nil {
+			segments = role.All
+		}
 		if desc {
-			dir, cmp = "DESC", "<"
+			segments = slices.Clone(segments)
+			slices.Reverse(segments)
 		}
-		if cursor != nil {
-			v, err := mq.Field.cursorArg(cursorField, cursor.Value)
-			if err != nil {
-				cursorErr = err
-				return
-			}
-			// Parenthesized as a whole: the cursor narrows the organization, filter
-			// and read policy conditions, it must never stand beside them.
-			sel.Where(sql.ExprP(fmt.Sprintf("((%[1]s %[2]s ?) OR (%[1]s = ? AND %[3]s %[2]s ?))", key, cmp, id), v, v, cursor.ID))
+	case roles != nil:
+		segments = roles
+	}
+	segmentOf := func(r role.Role) int {
+		if field != OrderRole {
+			return 0
 		}
-		sel.OrderExpr(sql.Expr(fmt.Sprintf("%s %s, %s %s", sortKeyAlias, dir, id, dir)))
-	})
-	nodes, err := q.All(ctx)
-	if cursorErr != nil {
-		return nil, cursorErr
+		return rolePosition(r)
 	}
-	if err != nil {
-		return nil, err
+	arms := make([]*sql.Selector, 0, len(segments))
+	for _, r := range segments {
+		seg := segmentOf(r)
+		if from != nil && ((!desc && seg < from.segment) || (desc && seg > from.segment)) {
+			continue // wholly before the cursor
+		}
+		arm := sql.Select(member.Columns...).From(sql.Table(member.Table))
+		arm.Where(sql.EQ(arm.C(member.FieldOrganizationID), org.ID))
+		if r != "" {
+			arm.Where(sql.EQ(arm.C(member.FieldRole), string(r)))
+		}
+		if search != "" {
+			arm.Where(matches(arm, search))
+		}
+		if from != nil && seg == from.segment {
+			arm.Where(keyset.Seek(arm.C(keyCol), arm.C(member.FieldID), desc, from.key, from.id))
+		}
+		keyset.Order(arm, desc, arm.C(keyCol), arm.C(member.FieldID))
+		arms = append(arms, arm.Limit(limit+1))
 	}
-	more := len(nodes) > limit
-	if more {
-		nodes = nodes[:limit]
-	}
-	if backward {
-		slices.Reverse(nodes)
-		conn.PageInfo.HasPreviousPage = more
-		conn.PageInfo.HasNextPage = mq.Page.Before != nil
-	} else {
-		conn.PageInfo.HasNextPage = more
-		conn.PageInfo.HasPreviousPage = mq.Page.After != nil
-	}
-	for _, m := range nodes {
-		m.Edges.Organization = org
-		v, err := mq.Field.cursorValue(m)
-		if err != nil {
+	var nodes []*ent.Member
+	if len(arms) > 0 {
+		if nodes, err = s.memberPage(ctx, arms); err != nil {
 			return nil, err
 		}
+	}
+	{
+		// Each arm holds its first limit+1 rows in the list's order: together
+		// they hold the first limit+1 of the list.
+		slices.SortFunc(nodes, func(a, b *ent.Member) int {
+			c := compareKeys(
+				memberKey{segmentOf(a.Role), field.keyOf(a), a.ID},
+				memberKey{segmentOf(b.Role), field.keyOf(b), b.ID})
+			if desc {
+				return -c
+			}
+			return c
+		})
+	}
+	nodes, info := keyset.Trim(nodes, limit, backward, cursor != nil)
+	conn.PageInfo.HasNextPage, conn.PageInfo.HasPreviousPage = info.HasNextPage, info.HasPreviousPage
+	for _, m := range nodes {
+		m.Edges.Organization = org
 		// The cursor records its order field, so it cannot be used with another.
-		conn.Edges = append(conn.Edges, &ent.MemberEdge{Node: m, Cursor: ent.Cursor{ID: m.ID, Value: []any{string(mq.field()), v}}})
+		value := []any{string(field), field.keyOf(m)}
+		if field == OrderRole {
+			value = []any{string(field), int64(rolePosition(m.Role)), m.CreatedAt}
+		}
+		conn.Edges = append(conn.Edges, &ent.MemberEdge{Node: m, Cursor: ent.Cursor{ID: m.ID, Value: value}})
 	}
 	if n := len(conn.Edges); n > 0 {
 		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor
 		conn.PageInfo.EndCursor = &conn.Edges[n-1].Cursor
 	}
 	return conn, nil
+}
+
+// memberPage reads the rows of the arms (each a complete, ordered and limited
+// SELECT on members) with their users, through the read policy: the arms, joined
+// by UNION ALL, are the derived table an ent query reads from. The rows come back
+// in no particular order.
+func (s *Service) memberPage(ctx context.Context, arms []*sql.Selector) ([]*ent.Member, error) {
+	var page *sql.Selector
+	for i, arm := range arms {
+		// Each arm is wrapped: a compound SELECT's members cannot have their own
+		// ORDER BY and LIMIT.
+		one := sql.Select("*").From(arm.As(fmt.Sprintf("arm%d", i)))
+		if page == nil {
+			page = one
+		} else {
+			page.UnionAll(one)
+		}
+	}
+	return s.db.Client.Member.Query().
+		WithUser().
+		Modify(func(sel *sql.Selector) {
+			// Named like the table, so that the conditions ent has already written
+			// (the read policy's) apply to the page's rows.
+			sel.From(page.As(member.Table))
+		}).
+		All(ctx)
+}
+
+// memberTotal counts the members of org with one of roles (all when nil) that
+// match search: from the organization's counters without a search term, else
+// with a COUNT of the matches.
+func (s *Service) memberTotal(ctx context.Context, org *ent.Organization, roles []role.Role, search string) (int, error) {
+	if search == "" {
+		if roles == nil {
+			return org.MemberCount, nil
+		}
+		n := 0
+		for _, r := range roles {
+			switch r {
+			case role.Owner:
+				n += org.OwnerCount
+			case role.Admin:
+				n += org.AdminCount
+			case role.Member:
+				n += org.MemberCount - org.OwnerCount - org.AdminCount
+			}
+		}
+		return n, nil
+	}
+	q := s.db.Client.Member.Query().Where(member.OrganizationID(org.ID))
+	if roles != nil {
+		q.Where(member.RoleIn(roles...))
+	}
+	q.Where(func(sel *sql.Selector) { sel.Where(matches(sel, search)) })
+	return q.Count(ctx)
+}
+
+// matches selects the members whose name or email contains the lower-cased
+// search term, on their copies of both (stored lower-cased).
+func matches(s *sql.Selector, search string) *sql.Predicate {
+	pattern := "%" + escapeLike(search) + "%"
+	like := func(col string) *sql.Predicate {
+		return sql.P(func(b *sql.Builder) { b.WriteString(col).WriteString(" LIKE ").Arg(pattern).WriteString(" ESCAPE '!'") })
+	}
+	// Columns are named now: s may be renamed (aliased) before it is written.
+	return sql.Or(like(s.C(member.FieldUserNameKey)), like(s.C(member.FieldUserEmail)))
+}
+
+// filterRoles returns the distinct valid roles of a filter, most privileged
+// first, or nil when the filter keeps every role (or is empty).
+func filterRoles(in []role.Role) []role.Role {
+	var out []role.Role
+	for _, r := range role.All {
+		if slices.Contains(in, r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == len(role.All) || len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// escapeLike escapes LIKE's wildcards with '!'.
+func escapeLike(s string) string {
+	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }
 
 // field is the order field, JOINED_AT by default.
@@ -240,41 +366,52 @@ func (mq MemberQuery) field() MemberOrderField {
 	return mq.Field
 }
 
-// cursorArg turns a decoded cursor value back into a query argument of the right
-// type; a cursor from another order or a tampered one is refused.
-func (f MemberOrderField) cursorArg(field string, raw any) (any, error) {
+// decodeCursor reads a cursor of this order back into a position; a cursor from
+// another order or a tampered one is refused.
+func (f MemberOrderField) decodeCursor(field string, c *ent.Cursor) (*memberKey, error) {
 	bad := apperr.Input(field, "INVALID_CURSOR", "the cursor does not belong to this list and order")
-	if f == "" {
-		f = OrderJoinedAt
-	}
-	pair, ok := raw.([]any)
-	if !ok || len(pair) != 2 || pair[0] != string(f) {
+	parts, ok := c.Value.([]any)
+	if !ok || len(parts) < 2 || parts[0] != string(f) || c.ID == "" {
 		return nil, bad
 	}
-	v := pair[1]
+	k := &memberKey{id: c.ID}
 	switch f {
-	case OrderJoinedAt, "":
-		t, ok := v.(time.Time)
-		if !ok {
+	case OrderJoinedAt:
+		t, ok := parts[1].(time.Time)
+		if !ok || len(parts) != 2 {
 			return nil, bad
 		}
-		return t.UTC(), nil
+		k.key = t.UTC()
 	case OrderRole:
-		// msgpack returns the smallest integer type that holds the value.
-		rv := reflect.ValueOf(v)
-		switch {
-		case rv.CanInt():
-			return rv.Int(), nil
-		case rv.CanUint():
-			return int64(rv.Uint()), nil
+		if len(parts) != 3 {
+			return nil, bad
 		}
-		return nil, bad
+		pos, ok := smallInt(parts[1])
+		t, tok := parts[2].(time.Time)
+		if !ok || !tok || pos < 0 || pos > 2 {
+			return nil, bad
+		}
+		k.segment, k.key = int(pos), t.UTC()
+	default:
+		v, ok := parts[1].(string)
+		if !ok || len(parts) != 2 {
+			return nil, bad
+		}
+		k.key = v
 	}
-	s, ok := v.(string)
-	if !ok {
-		return nil, bad
+	return k, nil
+}
+
+// smallInt reads an integer as msgpack decodes it (the smallest type that holds it).
+func smallInt(v any) (int64, bool) {
+	rv := reflect.ValueOf(v)
+	switch {
+	case rv.CanInt():
+		return rv.Int(), true
+	case rv.CanUint():
+		return int64(rv.Uint()), true
 	}
-	return s, nil
+	return 0, false
 }
 
 // MemberOrder is the orderBy argument of a member list.

@@ -2,8 +2,10 @@ package org
 
 import (
 	"context"
+	"time"
 
 	"github.com/orgql/orgql/ent"
+	"github.com/orgql/orgql/ent/member"
 	"github.com/orgql/orgql/internal/authz"
 	"github.com/orgql/orgql/internal/events"
 	"github.com/orgql/orgql/internal/role"
@@ -11,8 +13,7 @@ import (
 
 // targetOf describes a member for the role matrix.
 func (c *change) targetOf(m *ent.Member) (authz.Target, error) {
-	owners, err := c.owners()
-	return authz.Target{Role: m.Role, Self: m.ID == c.actor.ID, Owners: owners}, err
+	return authz.Target{Role: m.Role, Self: m.ID == c.actor.ID, Owners: c.owners()}, nil
 }
 
 // UpdateMemberRole changes a member's role as the matrix allows.
@@ -38,8 +39,7 @@ func (s *Service) UpdateMemberRole(ctx context.Context, memberID string, newRole
 		if m.Role == newRole {
 			return nil
 		}
-		out, err = c.tx.Member.UpdateOne(m).SetRole(newRole).Save(c.ctx)
-		if err != nil {
+		if out, err = c.setRole(m, newRole); err != nil {
 			return err
 		}
 		return c.record(events.Change{
@@ -73,7 +73,7 @@ func (s *Service) RemoveMember(ctx context.Context, memberID string) (*ent.Membe
 		if err := authz.Remove(c.actor.Role, t); err != nil {
 			return err
 		}
-		if err := c.tx.Member.DeleteOne(m).Exec(c.ctx); err != nil {
+		if err := c.removeMember(m); err != nil {
 			return err
 		}
 		if err := c.dropActiveOrganization(m.UserID); err != nil {
@@ -93,14 +93,10 @@ func (s *Service) RemoveMember(ctx context.Context, memberID string) (*ent.Membe
 // Leave removes the viewer from an organization, unless they are its last owner.
 func (s *Service) Leave(ctx context.Context, orgID string) (*ent.Member, error) {
 	c, err := s.inOrg(ctx, orgID, func(c *change) error {
-		owners, err := c.owners()
-		if err != nil {
+		if err := authz.Leave(c.actor.Role, c.owners()); err != nil {
 			return err
 		}
-		if err := authz.Leave(c.actor.Role, owners); err != nil {
-			return err
-		}
-		if err := c.tx.Member.DeleteOne(c.actor).Exec(c.ctx); err != nil {
+		if err := c.removeMember(c.actor); err != nil {
 			return err
 		}
 		if err := c.dropActiveOrganization(c.actor.UserID); err != nil {
@@ -132,12 +128,10 @@ func (s *Service) TransferOwnership(ctx context.Context, orgID, memberID string)
 			return err
 		}
 		newOwner = m
-		if m.Role != role.Owner {
-			if newOwner, err = c.tx.Member.UpdateOne(m).SetRole(role.Owner).Save(c.ctx); err != nil {
-				return err
-			}
+		if newOwner, err = c.setRole(m, role.Owner); err != nil {
+			return err
 		}
-		if previousOwner, err = c.tx.Member.UpdateOne(c.actor).SetRole(role.Admin).Save(c.ctx); err != nil {
+		if previousOwner, err = c.setRole(c.actor, role.Admin); err != nil {
 			return err
 		}
 		return c.record(events.Change{
@@ -150,4 +144,37 @@ func (s *Service) TransferOwnership(ctx context.Context, orgID, memberID string)
 		return nil, nil, wrap("transferring ownership", err)
 	}
 	return newOwner.Unwrap(), previousOwner.Unwrap(), nil
+}
+
+// setRole changes a member's role with one UPDATE and counts the move; it returns
+// the member as it now is.
+func (c *change) setRole(m *ent.Member, to role.Role) (*ent.Member, error) {
+	if m.Role == to {
+		return m, nil
+	}
+	now := time.Now().UTC()
+	n, err := c.tx.Member.Update().Where(member.ID(m.ID)).SetRole(to).SetUpdatedAt(now).Save(c.ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n != 1 {
+		return nil, errNotFound
+	}
+	c.roleChanged(m.Role, to)
+	out := *m
+	out.Role, out.UpdatedAt = to, now
+	return &out, nil
+}
+
+// removeMember deletes a membership and counts it.
+func (c *change) removeMember(m *ent.Member) error {
+	n, err := c.tx.Member.Delete().Where(member.ID(m.ID)).Exec(c.ctx)
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return errNotFound
+	}
+	c.memberRemoved(m)
+	return nil
 }

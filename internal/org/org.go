@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
 
 	"github.com/orgql/orgql/ent"
+	"github.com/orgql/orgql/ent/invitation"
 	"github.com/orgql/orgql/ent/member"
 	"github.com/orgql/orgql/ent/organization"
 	"github.com/orgql/orgql/ent/user"
@@ -92,7 +94,8 @@ func New(db *database.DB, opts Options, committed Committed, log *slog.Logger) *
 var errNotFound = apperr.NotFoundf("no such organization or member")
 
 // change is the state of one membership-changing transaction: the locked
-// organization, the actor's membership, and the events written so far.
+// organization, the actor's membership, and the events and counter moves recorded
+// so far, which flush writes when fn is done.
 type change struct {
 	tx     *ent.Tx
 	ctx    context.Context // system context: the checks are explicit
@@ -103,6 +106,126 @@ type change struct {
 	notifyMail bool
 	// audience: users the events concern beyond their subjects.
 	audience []string
+
+	// pending are the events recorded but not yet written.
+	pending []events.Change
+	// counts are the moves of the organization's counters.
+	counts counts
+	// joined and left are users whose organization_count moves by one.
+	joined, left []string
+}
+
+// counts are moves of an organization's counters (see the Organization schema).
+type counts struct {
+	members, owners, admins               int
+	pending, accepted, rejected, canceled int
+}
+
+// role moves the counter of r, if it has one (MEMBERs are the rest).
+func (n *counts) role(r role.Role, d int) {
+	switch r {
+	case role.Owner:
+		n.owners += d
+	case role.Admin:
+		n.admins += d
+	}
+}
+
+// invitation moves the counter of an invitation's stored status.
+func (n *counts) invitation(st invitation.Status, d int) {
+	switch st {
+	case invitation.StatusPENDING:
+		n.pending += d
+	case invitation.StatusACCEPTED:
+		n.accepted += d
+	case invitation.StatusREJECTED:
+		n.rejected += d
+	case invitation.StatusCANCELED:
+		n.canceled += d
+	}
+}
+
+// memberAdded counts a new member.
+func (c *change) memberAdded(m *ent.Member) {
+	c.counts.members++
+	c.counts.role(m.Role, 1)
+	c.joined = append(c.joined, m.UserID)
+}
+
+// memberRemoved counts a member's departure.
+func (c *change) memberRemoved(m *ent.Member) {
+	c.counts.members--
+	c.counts.role(m.Role, -1)
+	c.left = append(c.left, m.UserID)
+}
+
+// roleChanged counts a member's move from one role to another.
+func (c *change) roleChanged(from, to role.Role) {
+	c.counts.role(from, -1)
+	c.counts.role(to, 1)
+}
+
+// invitationMoved counts an invitation's move between stored statuses ("" for a
+// new invitation).
+func (c *change) invitationMoved(from, to invitation.Status) {
+	if from != "" {
+		c.counts.invitation(from, -1)
+	}
+	c.counts.invitation(to, 1)
+}
+
+// flush writes what the change recorded: one UPDATE of the organization row
+// (event sequence and counters), one INSERT of the events, and the members'
+// organization counts. c.org then shows the new values.
+func (c *change) flush() error {
+	n := c.counts
+	if len(c.pending) > 0 || n != (counts{}) {
+		seq := c.org.EventSequence + int64(len(c.pending))
+		upd := c.tx.Organization.Update().Where(organization.ID(c.org.ID)).SetEventSequence(seq)
+		for _, f := range []struct {
+			d   int
+			add func(int) *ent.OrganizationUpdate
+		}{
+			{n.members, upd.AddMemberCount}, {n.owners, upd.AddOwnerCount}, {n.admins, upd.AddAdminCount},
+			{n.pending, upd.AddPendingInvitationCount}, {n.accepted, upd.AddAcceptedInvitationCount},
+			{n.rejected, upd.AddRejectedInvitationCount}, {n.canceled, upd.AddCanceledInvitationCount},
+		} {
+			if f.d != 0 {
+				f.add(f.d)
+			}
+		}
+		if err := upd.Exec(c.ctx); err != nil {
+			return fmt.Errorf("updating the organization's sequence and counters: %w", err)
+		}
+		evs, err := events.Write(c.ctx, c.tx, c.org, c.pending)
+		if err != nil {
+			return err
+		}
+		o := c.org
+		o.EventSequence = seq
+		o.MemberCount += n.members
+		o.OwnerCount += n.owners
+		o.AdminCount += n.admins
+		o.PendingInvitationCount += n.pending
+		o.AcceptedInvitationCount += n.accepted
+		o.RejectedInvitationCount += n.rejected
+		o.CanceledInvitationCount += n.canceled
+		c.events = append(c.events, evs...)
+		c.pending, c.counts = nil, counts{}
+	}
+	for _, u := range []struct {
+		ids []string
+		d   int
+	}{{c.joined, 1}, {c.left, -1}} {
+		if len(u.ids) == 0 {
+			continue
+		}
+		if err := c.tx.User.Update().Where(user.IDIn(u.ids...)).AddOrganizationCount(u.d).Exec(c.ctx); err != nil {
+			return fmt.Errorf("updating organization counts of users: %w", err)
+		}
+	}
+	c.joined, c.left = nil, nil
+	return nil
 }
 
 // inOrg runs fn in a transaction that holds orgID's row lock, with the viewer's
@@ -140,7 +263,10 @@ func (s *Service) locked(ctx context.Context, orgID string, fn func(c *change) e
 			return err
 		}
 		c.org = org
-		return fn(c)
+		if err := fn(c); err != nil {
+			return err
+		}
+		return c.flush()
 	})
 	if err != nil {
 		return nil, err
@@ -168,25 +294,19 @@ func (s *Service) lock(ctx context.Context, tx *ent.Tx, orgID string) (*ent.Orga
 	return org, err
 }
 
-// record writes an event of the change, by the actor unless ch names another.
+// record adds an event to the change, by the actor unless ch names another.
+// flush writes it.
 func (c *change) record(ch events.Change) error {
 	if ch.ActorID == "" && c.actor != nil {
 		ch.ActorID = c.actor.UserID
 	}
-	e, err := events.Record(c.ctx, c.tx, c.org, ch)
-	if err != nil {
-		return err
-	}
-	c.events = append(c.events, e)
+	c.pending = append(c.pending, ch)
 	return nil
 }
 
-// owners counts the organization's owners, inside the locked transaction.
-func (c *change) owners() (int, error) {
-	return c.tx.Member.Query().
-		Where(member.OrganizationID(c.org.ID), member.RoleEQ(role.Owner)).
-		Count(c.ctx)
-}
+// owners is the organization's owner count, as of the locked transaction (the
+// counter on its row).
+func (c *change) owners() int { return c.org.OwnerCount }
 
 // target loads a member of the locked organization by ID.
 func (c *change) target(memberID string) (*ent.Member, error) {
@@ -231,9 +351,58 @@ func (s *Service) ByID(ctx context.Context, id string) (*ent.Organization, error
 }
 
 // BySlug returns the organization with this slug if the viewer belongs to it, or nil
-// (for non-members it does not exist).
-func (s *Service) BySlug(ctx context.Context, slug string) (*ent.Organization, error) {
-	return nilIfNotFound(s.db.Client.Organization.Query().Where(organization.Slug(normalizeSlug(slug))).Only(ctx))
+// (for non-members it does not exist), with the viewer's role in it, read in the
+// same statement.
+func (s *Service) BySlug(ctx context.Context, slug string) (*ent.Organization, *role.Role, error) {
+	q := s.db.Client.Organization.Query().Where(organization.Slug(normalizeSlug(slug)))
+	uid := viewer.UserID(ctx)
+	if uid != "" {
+		q.Modify(withViewerRole(uid))
+	}
+	o, err := nilIfNotFound(q.Only(ctx))
+	if o == nil || err != nil || uid == "" {
+		return o, nil, err
+	}
+	rl, err := viewerRoleOf(o)
+	return o, rl, err
+}
+
+// viewerRoleAlias names the viewer's role, read beside an organization.
+const viewerRoleAlias = "orgql_viewer_role"
+
+// withViewerRole joins an organization query with the viewer's membership (as the
+// alias vm), so that only the viewer's organizations match and each comes with
+// the viewer's role. The read policy says the same; the join reads the role.
+func withViewerRole(userID string) func(*sql.Selector) {
+	return func(sel *sql.Selector) {
+		vm := sql.Table(member.Table).As("vm")
+		sel.Join(vm).OnP(sql.And(
+			sql.ColumnsEQ(vm.C(member.FieldOrganizationID), sel.C(organization.FieldID)),
+			sql.EQ(vm.C(member.FieldUserID), userID),
+		))
+		sel.AppendSelectAs(vm.C(member.FieldRole), viewerRoleAlias)
+	}
+}
+
+// viewerRoleOf reads the role withViewerRole selected.
+func viewerRoleOf(o *ent.Organization) (*role.Role, error) {
+	v, err := o.Value(viewerRoleAlias)
+	if err != nil {
+		return nil, err
+	}
+	var rl role.Role
+	switch v := v.(type) {
+	case string:
+		rl = role.Role(v)
+	case []byte:
+		rl = role.Role(v)
+	default:
+		return nil, fmt.Errorf("viewer role: unexpected %T", v)
+	}
+	if !rl.Valid() {
+		return nil, fmt.Errorf("viewer role: unexpected %q", rl)
+	}
+	return &rl, nil
 }
 
 func nilIfNotFound[T any](v *T, err error) (*T, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/orgql/orgql/ent/organizationlogo"
 	"github.com/orgql/orgql/ent/predicate"
 	"github.com/orgql/orgql/ent/session"
+	"github.com/orgql/orgql/ent/user"
 	"github.com/orgql/orgql/internal/apperr"
 	"github.com/orgql/orgql/internal/auth"
 	"github.com/orgql/orgql/internal/authz"
@@ -69,7 +70,7 @@ func (s *Service) Create(ctx context.Context, name, slug string) (*ent.Organizat
 					fmt.Sprintf("you already own %d organizations, the most allowed", owned))
 			}
 		}
-		o, err = tx.Organization.Create().SetName(name).SetNameKey(nameKey(name)).SetSlug(slug).Save(sctx)
+		o, err = tx.Organization.Create().SetName(name).SetSlug(slug).Save(sctx)
 		if isConstraint(err) {
 			return slugError(slugs.ReasonTaken)
 		}
@@ -86,10 +87,14 @@ func (s *Service) Create(ctx context.Context, name, slug string) (*ent.Organizat
 			}
 		}
 		c := &change{tx: tx, ctx: sctx, org: o, actor: m}
+		c.memberAdded(m)
 		if err := c.record(events.Change{Type: events.OrganizationCreated, Data: map[string]any{"name": name, "slug": slug}}); err != nil {
 			return err
 		}
 		if err := c.record(events.Change{Type: events.MemberJoined, SubjectUserID: v.User.ID, MemberID: m.ID, NewRole: role.Owner}); err != nil {
+			return err
+		}
+		if err := c.flush(); err != nil {
 			return err
 		}
 		evs = c.events
@@ -105,10 +110,6 @@ func (s *Service) Create(ctx context.Context, name, slug string) (*ent.Organizat
 	s.committed(ctx, evs, nil)
 	return o, m, nil
 }
-
-// nameKey is what organizations are ordered by when ordered by name: the name
-// lower-cased with Unicode rules, so the order ignores letter case on every database.
-func nameKey(name string) string { return strings.ToLower(name) }
 
 func slugError(reason string) error {
 	switch reason {
@@ -218,7 +219,7 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (*ent.Organization
 		if in.Name != nil && *in.Name != c.org.Name {
 			data["name"] = *in.Name
 			data["previousName"] = c.org.Name
-			upd.SetName(*in.Name).SetNameKey(nameKey(*in.Name))
+			upd.SetName(*in.Name)
 		}
 		switch {
 		case in.Logo != nil:
@@ -304,6 +305,13 @@ func (s *Service) Delete(ctx context.Context, orgID, confirmSlug string) error {
 			return err
 		}
 		c.audience = users
+		// The members' organization counts drop with the memberships the delete
+		// cascades to.
+		if err := c.tx.User.Update().
+			Where(user.HasMembershipsWith(member.OrganizationID(c.org.ID))).
+			AddOrganizationCount(-1).Exec(c.ctx); err != nil {
+			return err
+		}
 		if s.opts.Lifecycle != nil {
 			if err := s.opts.Lifecycle.OrganizationDeleted(c.ctx, c.tx, c.org); err != nil {
 				return err

@@ -167,14 +167,10 @@ func (f *fixture) write(fn func(tx *ent.Tx) error, changes ...events.Change) []*
 				return err
 			}
 		}
-		for _, c := range changes {
-			e, err := events.Record(sys(), tx, org, c)
-			if err != nil {
-				return err
-			}
-			evs = append(evs, e)
+		if evs, err = events.Write(sys(), tx, org, changes); err != nil {
+			return err
 		}
-		return nil
+		return tx.Organization.UpdateOneID(org.ID).SetEventSequence(org.EventSequence + int64(len(changes))).Exec(sys())
 	})
 	if err != nil {
 		f.t.Fatal(err)

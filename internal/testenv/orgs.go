@@ -39,5 +39,15 @@ func (e *Env) AddMember(o *Org, u *User, r role.Role) string {
 	if err != nil {
 		e.T.Fatalf("adding member: %v", err)
 	}
+	e.Recount(o.ID)
 	return m.ID
+}
+
+// Recount sets the counters of an organization and its members' users after a test
+// inserted members or invitations directly (see database.DB.Recount).
+func (e *Env) Recount(orgID string) {
+	e.T.Helper()
+	if err := e.App.DB.Recount(context.Background(), orgID); err != nil {
+		e.T.Fatalf("recounting: %v", err)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,6 +129,20 @@ func New(t testing.TB, kind string, opts ...Option) *Env {
 		stop()
 		<-done
 		e.Server.Close()
+		// Whatever the test did, every counter and copied sort key must agree with
+		// the rows it is derived from.
+		if t.Failed() {
+			// The server's errors explain an INTERNAL_SERVER_ERROR's reference.
+			for _, line := range strings.Split(e.Logs.String(), "\n") {
+				if strings.Contains(line, "level=ERROR") {
+					t.Log(line)
+				}
+			}
+		} else if _, ok := t.(*testing.T); ok && a.DB.Ping(context.Background()) == nil {
+			if err := a.DB.CheckDerived(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}
 		a.Close()
 	})
 	e.SQL.Reset()

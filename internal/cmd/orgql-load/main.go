@@ -288,7 +288,7 @@ func seedDB(url string, n int) (*seeded, error) {
 	if err != nil {
 		return nil, err
 	}
-	org, err := c.Organization.Create().SetName("Load").SetNameKey("load").SetSlug("load").Save(ctx)
+	org, err := c.Organization.Create().SetName("Load").SetSlug("load").Save(ctx)
 	if err != nil {
 		return nil, err
 	}
