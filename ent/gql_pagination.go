@@ -313,53 +313,6 @@ func (_m *EventQuery) Paginate(
 	return conn, nil
 }
 
-var (
-	// EventOrderFieldSequence orders Event by sequence.
-	EventOrderFieldSequence = &OrganizationEventOrderField{
-		Value: func(_m *OrganizationEvent) (ent.Value, error) {
-			return _m.Sequence, nil
-		},
-		column: event.FieldSequence,
-		toTerm: event.BySequence,
-		toCursor: func(_m *OrganizationEvent) Cursor {
-			return Cursor{
-				ID:    _m.ID,
-				Value: _m.Sequence,
-			}
-		},
-	}
-)
-
-// String implement fmt.Stringer interface.
-func (f OrganizationEventOrderField) String() string {
-	var str string
-	switch f.column {
-	case EventOrderFieldSequence.column:
-		str = "SEQUENCE"
-	}
-	return str
-}
-
-// MarshalGQL implements graphql.Marshaler interface.
-func (f OrganizationEventOrderField) MarshalGQL(w io.Writer) {
-	io.WriteString(w, strconv.Quote(f.String()))
-}
-
-// UnmarshalGQL implements graphql.Unmarshaler interface.
-func (f *OrganizationEventOrderField) UnmarshalGQL(v interface{}) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("OrganizationEventOrderField %T must be a string", v)
-	}
-	switch str {
-	case "SEQUENCE":
-		*f = *EventOrderFieldSequence
-	default:
-		return fmt.Errorf("%s is not a valid OrganizationEventOrderField", str)
-	}
-	return nil
-}
-
 // OrganizationEventOrderField defines the ordering field of Event.
 type OrganizationEventOrderField struct {
 	// Value extracts the ordering value from the given Event.
@@ -607,53 +560,6 @@ func (_m *InvitationQuery) Paginate(
 	}
 	conn.build(nodes, pager, after, first, before, last)
 	return conn, nil
-}
-
-var (
-	// InvitationOrderFieldCreatedAt orders Invitation by created_at.
-	InvitationOrderFieldCreatedAt = &InvitationOrderField{
-		Value: func(_m *Invitation) (ent.Value, error) {
-			return _m.CreatedAt, nil
-		},
-		column: invitation.FieldCreatedAt,
-		toTerm: invitation.ByCreatedAt,
-		toCursor: func(_m *Invitation) Cursor {
-			return Cursor{
-				ID:    _m.ID,
-				Value: _m.CreatedAt,
-			}
-		},
-	}
-)
-
-// String implement fmt.Stringer interface.
-func (f InvitationOrderField) String() string {
-	var str string
-	switch f.column {
-	case InvitationOrderFieldCreatedAt.column:
-		str = "CREATED_AT"
-	}
-	return str
-}
-
-// MarshalGQL implements graphql.Marshaler interface.
-func (f InvitationOrderField) MarshalGQL(w io.Writer) {
-	io.WriteString(w, strconv.Quote(f.String()))
-}
-
-// UnmarshalGQL implements graphql.Unmarshaler interface.
-func (f *InvitationOrderField) UnmarshalGQL(v interface{}) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("InvitationOrderField %T must be a string", v)
-	}
-	switch str {
-	case "CREATED_AT":
-		*f = *InvitationOrderFieldCreatedAt
-	default:
-		return fmt.Errorf("%s is not a valid InvitationOrderField", str)
-	}
-	return nil
 }
 
 // InvitationOrderField defines the ordering field of Invitation.

@@ -1776,14 +1776,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CancelInvitationInput", ec.unmarshalInputCancelInvitationInput),
 			graphql.NewInputUnmarshaler("CreateOrganizationInput", ec.unmarshalInputCreateOrganizationInput),
 			graphql.NewInputUnmarshaler("DeleteOrganizationInput", ec.unmarshalInputDeleteOrganizationInput),
-			graphql.NewInputUnmarshaler("InvitationOrder", ec.unmarshalInputInvitationOrder),
 			graphql.NewInputUnmarshaler("InvitationRequest", ec.unmarshalInputInvitationRequest),
 			graphql.NewInputUnmarshaler("InviteMemberInput", ec.unmarshalInputInviteMemberInput),
 			graphql.NewInputUnmarshaler("InviteMembersInput", ec.unmarshalInputInviteMembersInput),
 			graphql.NewInputUnmarshaler("LeaveOrganizationInput", ec.unmarshalInputLeaveOrganizationInput),
 			graphql.NewInputUnmarshaler("MemberFilter", ec.unmarshalInputMemberFilter),
 			graphql.NewInputUnmarshaler("MemberOrder", ec.unmarshalInputMemberOrder),
-			graphql.NewInputUnmarshaler("OrganizationEventOrder", ec.unmarshalInputOrganizationEventOrder),
 			graphql.NewInputUnmarshaler("OrganizationOrder", ec.unmarshalInputOrganizationOrder),
 			graphql.NewInputUnmarshaler("RejectInvitationInput", ec.unmarshalInputRejectInvitationInput),
 			graphql.NewInputUnmarshaler("RemoveMemberInput", ec.unmarshalInputRemoveMemberInput),
@@ -2234,28 +2232,6 @@ type InvitationEdge {
   cursor: Cursor!
 }
 """
-Ordering options for Invitation connections
-"""
-input InvitationOrder {
-  """
-  The ordering direction.
-  """
-  direction: OrderDirection! = ASC
-  """
-  The field by which to order Invitations.
-  """
-  field: InvitationOrderField!
-}
-"""
-Properties by which Invitation connections can be ordered.
-"""
-enum InvitationOrderField {
-  """
-  Order by created at.
-  """
-  CREATED_AT
-}
-"""
 A user's membership of an organization, with a role. Visible to the organization's members.
 """
 type Member implements Node {
@@ -2451,28 +2427,6 @@ type OrganizationEventEdge {
   A cursor for use in pagination.
   """
   cursor: Cursor!
-}
-"""
-Ordering options for OrganizationEvent connections
-"""
-input OrganizationEventOrder {
-  """
-  The ordering direction.
-  """
-  direction: OrderDirection! = ASC
-  """
-  The field by which to order OrganizationEvents.
-  """
-  field: OrganizationEventOrderField!
-}
-"""
-Properties by which OrganizationEvent connections can be ordered.
-"""
-enum OrganizationEventOrderField {
-  """
-  Order by sequence.
-  """
-  SEQUENCE
 }
 """
 Ordering options for Organization connections
@@ -12053,59 +12007,6 @@ func UnmarshalDeleteOrganizationInput(ctx context.Context, raw any) (model.Delet
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputInvitationOrder(ctx context.Context, obj any) (ent.InvitationOrder, error) {
-	var it ent.InvitationOrder
-	if obj == nil {
-		return it, nil
-	}
-
-	asMap := map[string]any{}
-	for k, v := range obj.(map[string]any) {
-		asMap[k] = v
-	}
-
-	if _, present := asMap["direction"]; !present {
-		asMap["direction"] = "ASC"
-	}
-
-	fieldsInOrder := [...]string{"direction", "field"}
-	for _, k := range fieldsInOrder {
-		v, ok := asMap[k]
-		if !ok {
-			continue
-		}
-		switch k {
-		case "direction":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
-			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Direction = data
-		case "field":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
-			data, err := ec.unmarshalNInvitationOrderField2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋentᚐInvitationOrderField(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Field = data
-		}
-	}
-	return it, nil
-}
-
-// UnmarshalInvitationOrder unmarshals raw into the InvitationOrder input type, using the
-// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
-// object that was not passed as a field argument.
-//
-// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
-// and the returned error says so.
-func UnmarshalInvitationOrder(ctx context.Context, raw any) (ent.InvitationOrder, error) {
-	var out ent.InvitationOrder
-	err := graphql.UnmarshalNamedInputFromContext(ctx, "InvitationOrder", raw, &out)
-	return out, err
-}
-
 func (ec *executionContext) unmarshalInputInvitationRequest(ctx context.Context, obj any) (model.InvitationRequest, error) {
 	var it model.InvitationRequest
 	if obj == nil {
@@ -12401,59 +12302,6 @@ func (ec *executionContext) unmarshalInputMemberOrder(ctx context.Context, obj a
 func UnmarshalMemberOrder(ctx context.Context, raw any) (org.MemberOrder, error) {
 	var out org.MemberOrder
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "MemberOrder", raw, &out)
-	return out, err
-}
-
-func (ec *executionContext) unmarshalInputOrganizationEventOrder(ctx context.Context, obj any) (ent.OrganizationEventOrder, error) {
-	var it ent.OrganizationEventOrder
-	if obj == nil {
-		return it, nil
-	}
-
-	asMap := map[string]any{}
-	for k, v := range obj.(map[string]any) {
-		asMap[k] = v
-	}
-
-	if _, present := asMap["direction"]; !present {
-		asMap["direction"] = "ASC"
-	}
-
-	fieldsInOrder := [...]string{"direction", "field"}
-	for _, k := range fieldsInOrder {
-		v, ok := asMap[k]
-		if !ok {
-			continue
-		}
-		switch k {
-		case "direction":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
-			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Direction = data
-		case "field":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
-			data, err := ec.unmarshalNOrganizationEventOrderField2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋentᚐOrganizationEventOrderField(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Field = data
-		}
-	}
-	return it, nil
-}
-
-// UnmarshalOrganizationEventOrder unmarshals raw into the OrganizationEventOrder input type, using the
-// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
-// object that was not passed as a field argument.
-//
-// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
-// and the returned error says so.
-func UnmarshalOrganizationEventOrder(ctx context.Context, raw any) (ent.OrganizationEventOrder, error) {
-	var out ent.OrganizationEventOrder
-	err := graphql.UnmarshalNamedInputFromContext(ctx, "OrganizationEventOrder", raw, &out)
 	return out, err
 }
 
@@ -15952,20 +15800,6 @@ func (ec *executionContext) marshalNInvitation2ᚖgithubᚗcomᚋorgqlᚋorgql�
 	return ec._Invitation(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNInvitationOrderField2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋentᚐInvitationOrderField(ctx context.Context, v any) (*ent.InvitationOrderField, error) {
-	var res = new(ent.InvitationOrderField)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNInvitationOrderField2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋentᚐInvitationOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.InvitationOrderField) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "InvitationOrderField!")
-		return graphql.Null
-	}
-	return v
-}
-
 func (ec *executionContext) unmarshalNInvitationRequest2ᚕᚖgithubᚗcomᚋorgqlᚋorgqlᚋgraphᚋmodelᚐInvitationRequestᚄ(ctx context.Context, v any) ([]*model.InvitationRequest, error) {
 	vSlice := graphql.CoerceList(v)
 	var err error
@@ -16128,20 +15962,6 @@ func (ec *executionContext) marshalNOrganizationEvent2ᚖgithubᚗcomᚋorgqlᚋ
 		return graphql.Null
 	}
 	return ec._OrganizationEvent(ctx, sel, v)
-}
-
-func (ec *executionContext) unmarshalNOrganizationEventOrderField2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋentᚐOrganizationEventOrderField(ctx context.Context, v any) (*ent.OrganizationEventOrderField, error) {
-	var res = new(ent.OrganizationEventOrderField)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNOrganizationEventOrderField2ᚖgithubᚗcomᚋorgqlᚋorgqlᚋentᚐOrganizationEventOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.OrganizationEventOrderField) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "OrganizationEventOrderField!")
-		return graphql.Null
-	}
-	return v
 }
 
 func (ec *executionContext) unmarshalNOrganizationEventType2string(ctx context.Context, v any) (string, error) {

@@ -35,19 +35,6 @@ func selected(ctx context.Context, path ...string) bool {
 	return true
 }
 
-// defaultFirst checks page arguments for an entgql connection and fills in the
-// default page size when neither first nor last is given.
-func defaultFirst(p org.PageArgs) (*int, error) {
-	n, backward, err := p.Limit()
-	if err != nil {
-		return nil, err
-	}
-	if backward {
-		return nil, nil
-	}
-	return &n, nil
-}
-
 func optionalRole(s *string) *role.Role {
 	if s == nil {
 		return nil

@@ -10,7 +10,6 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"github.com/orgql/orgql/ent"
-	"github.com/orgql/orgql/ent/invitation"
 	"github.com/orgql/orgql/graph/model"
 	"github.com/orgql/orgql/internal/org"
 	"github.com/orgql/orgql/internal/viewer"
@@ -126,17 +125,12 @@ func (r *mutationResolver) ResendInvitation(ctx context.Context, input model.Res
 }
 
 func (r *organizationResolver) Invitations(ctx context.Context, obj *ent.Organization, status *model.InvitationStatus, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string]) (*ent.InvitationConnection, error) {
-	first, err := defaultFirst(org.PageArgs{First: first, After: after, Last: last, Before: before})
-	if err != nil {
-		return nil, err
-	}
-	q := r.DB.Client.Invitation.Query().Where(invitation.OrganizationID(obj.ID))
+	var st *org.Status
 	if status != nil {
-		q.Where(org.StatusPredicate(org.Status(*status), r.Orgs.Now()))
+		s := org.Status(*status)
+		st = &s
 	}
-	conn, err := q.Paginate(ctx, after, first, before, last, ent.WithInvitationOrder(&ent.InvitationOrder{
-		Field: ent.InvitationOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc,
-	}))
+	conn, err := r.Orgs.Invitations(ctx, obj, st, org.PageArgs{First: first, After: after, Last: last, Before: before}, selected(ctx, "totalCount"))
 	if err != nil {
 		return nil, err
 	}

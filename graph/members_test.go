@@ -905,9 +905,10 @@ const (
 	// rows already read, whatever the number of organizations.
 	memOrganizationsStatementsMember = 2
 	memOrganizationsStatementsOwner  = 2
-	// session, organization joined to the viewer's role, totalCount, events page,
-	// their actors (eager), members (one batched query), users (one batched query).
-	memAuditLogStatements = 7
+	// session, organization joined to the viewer's role, events page (totalCount is
+	// the organization's event sequence), their actors and subjects (one batched
+	// query), members (one batched query), the members' users (one batched query).
+	memAuditLogStatements = 6
 )
 
 func TestMembersStatementCount(t *testing.T) {

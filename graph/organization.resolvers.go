@@ -11,7 +11,6 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"github.com/orgql/orgql/ent"
-	"github.com/orgql/orgql/ent/event"
 	"github.com/orgql/orgql/graph/model"
 	"github.com/orgql/orgql/internal/authz"
 	"github.com/orgql/orgql/internal/logo"
@@ -174,16 +173,7 @@ func (r *organizationResolver) Members(ctx context.Context, obj *ent.Organizatio
 }
 
 func (r *organizationResolver) AuditLog(ctx context.Context, obj *ent.Organization, first *int, after *entgql.Cursor[string], last *int, before *entgql.Cursor[string]) (*ent.OrganizationEventConnection, error) {
-	page := org.PageArgs{First: first, After: after, Last: last, Before: before}
-	first, err := defaultFirst(page)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := r.DB.Client.Event.Query().
-		Where(event.OrganizationID(obj.ID)).
-		Paginate(ctx, after, first, before, last, ent.WithOrganizationEventOrder(&ent.OrganizationEventOrder{
-			Field: ent.EventOrderFieldSequence, Direction: entgql.OrderDirectionDesc,
-		}))
+	conn, err := r.Orgs.AuditLog(ctx, obj, org.PageArgs{First: first, After: after, Last: last, Before: before})
 	if err != nil {
 		return nil, err
 	}

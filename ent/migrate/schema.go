@@ -190,9 +190,9 @@ var (
 				Columns: []*schema.Column{MembersColumns[9], MembersColumns[2], MembersColumns[0]},
 			},
 			{
-				Name:    "member_organization_id_user_name_key_id",
+				Name:    "member_organization_id_user_name_key_id_user_email",
 				Unique:  false,
-				Columns: []*schema.Column{MembersColumns[9], MembersColumns[4], MembersColumns[0]},
+				Columns: []*schema.Column{MembersColumns[9], MembersColumns[4], MembersColumns[0], MembersColumns[5]},
 			},
 			{
 				Name:    "member_organization_id_user_email_id",
@@ -205,9 +205,9 @@ var (
 				Columns: []*schema.Column{MembersColumns[9], MembersColumns[1], MembersColumns[2], MembersColumns[0]},
 			},
 			{
-				Name:    "member_organization_id_role_user_name_key_id",
+				Name:    "member_organization_id_role_user_name_key_id_user_email",
 				Unique:  false,
-				Columns: []*schema.Column{MembersColumns[9], MembersColumns[1], MembersColumns[4], MembersColumns[0]},
+				Columns: []*schema.Column{MembersColumns[9], MembersColumns[1], MembersColumns[4], MembersColumns[0], MembersColumns[5]},
 			},
 			{
 				Name:    "member_organization_id_role_user_email_id",

@@ -32,7 +32,7 @@ func (Event) Fields() []ent.Field {
 			Annotations(entgql.Skip()),
 		// Position in the organization's feed (see Organization.event_sequence).
 		field.Int64("sequence").NonNegative().Immutable().
-			Annotations(entgql.Skip(^entgql.SkipOrderField), entgql.OrderField("SEQUENCE")),
+			Annotations(entgql.Skip()),
 		field.String("type").MaxLen(64).NotEmpty().Immutable().
 			Annotations(entgql.Skip()),
 		field.String("actor_id").MaxLen(ids.MaxLen).Optional().Nillable().

@@ -18,7 +18,7 @@ type Invitation struct{ ent.Schema }
 
 // Mixin of Invitation.
 func (Invitation) Mixin() []ent.Mixin {
-	return []ent.Mixin{idMixin{prefix: ids.Invitation}, timeMixin{orderable: true}}
+	return []ent.Mixin{idMixin{prefix: ids.Invitation}, timeMixin{}}
 }
 
 // Fields of Invitation.

@@ -92,12 +92,15 @@ func (Member) Indexes() []ent.Index {
 		// One index per order of Organization.members (JOINED_AT, NAME, EMAIL), with
 		// and without a role filter; ROLE is (role, created_at). Each ends in the
 		// member ID, the tie-breaker, so a keyset cursor is one index seek. The
-		// role-led ones also serve the owner counts of the role matrix.
+		// role-led ones also serve the owner counts of the role matrix. The NAME
+		// ones carry the email too: they cover a search's totalCount (name or email
+		// LIKE the term), which then reads the organization's index entries rather
+		// than the table.
 		index.Fields("organization_id", "created_at", "id"),
-		index.Fields("organization_id", "user_name_key", "id"),
+		index.Fields("organization_id", "user_name_key", "id", "user_email"),
 		index.Fields("organization_id", "user_email", "id"),
 		index.Fields("organization_id", "role", "created_at", "id"),
-		index.Fields("organization_id", "role", "user_name_key", "id"),
+		index.Fields("organization_id", "role", "user_name_key", "id", "user_email"),
 		index.Fields("organization_id", "role", "user_email", "id"),
 		// One per order of User.organizations (NAME, SLUG, CREATED_AT), ending in
 		// the organization ID, its tie-breaker.

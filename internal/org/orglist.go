@@ -2,6 +2,7 @@ package org
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/orgql/orgql/ent"
 	"github.com/orgql/orgql/ent/member"
+	"github.com/orgql/orgql/ent/organization"
 	"github.com/orgql/orgql/internal/apperr"
 	"github.com/orgql/orgql/internal/keyset"
 	"github.com/orgql/orgql/internal/role"
@@ -64,20 +66,48 @@ func (s *Service) ViewerOrganizations(ctx context.Context, page PageArgs, order 
 		conn.PageInfo.HasNextPage, conn.PageInfo.HasPreviousPage = more && !backward, more && backward
 		return conn, roles, nil
 	}
+	// The page is read in a derived table: the viewer's memberships in the order's
+	// index, joined to their organizations by primary key, limited. The read policy
+	// then applies outside it to at most limit+1 rows, and cannot turn the query
+	// around (MariaDB would drive it by the policy's membership lookup and sort).
+	vm := sql.Table(member.Table).As("vm")
+	o := sql.Table(organization.Table).As("o")
+	inner := sql.Select(o.Columns(organization.Columns...)...).
+		AppendSelectAs(vm.C(member.FieldRole), viewerRoleAlias).
+		From(vm).
+		Join(o).On(o.C(organization.FieldID), vm.C(member.FieldOrganizationID)).
+		Where(sql.EQ(vm.C(member.FieldUserID), v.User.ID))
+	if cursor != nil {
+		inner.Where(keyset.Seek(vm.C(keyCol), vm.C(member.FieldOrganizationID), desc, key, cursor.ID))
+	}
+	keyset.Order(inner, desc, vm.C(keyCol), vm.C(member.FieldOrganizationID))
+	inner.Limit(limit + 1)
 	nodes, err := s.db.Client.Organization.Query().
 		Modify(func(sel *sql.Selector) {
-			withViewerRole(v.User.ID)(sel)
-			vm := sql.Table(member.Table).As("vm")
-			if cursor != nil {
-				sel.Where(keyset.Seek(vm.C(keyCol), vm.C(member.FieldOrganizationID), desc, key, cursor.ID))
-			}
-			keyset.Order(sel, desc, vm.C(keyCol), vm.C(member.FieldOrganizationID))
-			sel.Limit(limit + 1)
+			sel.From(inner.As(organization.Table))
+			sel.AppendSelectAs(sql.Table(organization.Table).C(viewerRoleAlias), viewerRoleAlias)
 		}).
 		All(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
+	keyOf := func(o *ent.Organization) any {
+		switch field {
+		case "NAME":
+			return o.NameKey
+		case "SLUG":
+			return o.Slug
+		}
+		return o.CreatedAt
+	}
+	// The outer query returns the rows in no particular order.
+	slices.SortFunc(nodes, func(a, b *ent.Organization) int {
+		c := compareKeys(memberKey{key: keyOf(a), id: a.ID}, memberKey{key: keyOf(b), id: b.ID})
+		if desc {
+			return -c
+		}
+		return c
+	})
 	nodes, info := keyset.Trim(nodes, limit, backward, cursor != nil)
 	conn.PageInfo.HasNextPage, conn.PageInfo.HasPreviousPage = info.HasNextPage, info.HasPreviousPage
 	for _, o := range nodes {
@@ -86,16 +116,7 @@ func (s *Service) ViewerOrganizations(ctx context.Context, page PageArgs, order 
 			return nil, nil, err
 		}
 		roles[o.ID] = *rl
-		var k any
-		switch field {
-		case "NAME":
-			k = o.NameKey
-		case "SLUG":
-			k = o.Slug
-		default:
-			k = o.CreatedAt
-		}
-		conn.Edges = append(conn.Edges, &ent.OrganizationEdge{Node: o, Cursor: ent.Cursor{ID: o.ID, Value: []any{field, k}}})
+		conn.Edges = append(conn.Edges, &ent.OrganizationEdge{Node: o, Cursor: ent.Cursor{ID: o.ID, Value: []any{field, keyOf(o)}}})
 	}
 	if n := len(conn.Edges); n > 0 {
 		conn.PageInfo.StartCursor = &conn.Edges[0].Cursor

@@ -13,7 +13,13 @@ import (
 type Statements struct {
 	n   atomic.Int64
 	mu  sync.Mutex
-	log []string
+	log []Statement
+}
+
+// Statement is one SQL statement as sent, with its arguments (for EXPLAIN).
+type Statement struct {
+	Query string
+	Args  []any
 }
 
 // Reset zeroes the count and forgets the recorded statements.
@@ -31,13 +37,25 @@ func (s *Statements) Count() int { return int(s.n.Load()) }
 func (s *Statements) Log() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]string(nil), s.log...)
+	out := make([]string, len(s.log))
+	for i, st := range s.log {
+		out[i] = st.Query
+	}
+	return out
 }
 
-func (s *Statements) record(query string) {
-	s.n.Add(1)
+// Recorded returns the statements since the last Reset with their arguments.
+func (s *Statements) Recorded() []Statement {
 	s.mu.Lock()
-	s.log = append(s.log, query)
+	defer s.mu.Unlock()
+	return append([]Statement(nil), s.log...)
+}
+
+func (s *Statements) record(query string, args any) {
+	s.n.Add(1)
+	a, _ := args.([]any)
+	s.mu.Lock()
+	s.log = append(s.log, Statement{Query: query, Args: a})
 	s.mu.Unlock()
 }
 
@@ -50,12 +68,12 @@ type countingDriver struct {
 }
 
 func (d *countingDriver) Exec(ctx context.Context, query string, args, v any) error {
-	d.s.record(query)
+	d.s.record(query, args)
 	return d.Driver.Exec(ctx, query, args, v)
 }
 
 func (d *countingDriver) Query(ctx context.Context, query string, args, v any) error {
-	d.s.record(query)
+	d.s.record(query, args)
 	return d.Driver.Query(ctx, query, args, v)
 }
 
@@ -73,11 +91,11 @@ type countingTx struct {
 }
 
 func (t *countingTx) Exec(ctx context.Context, query string, args, v any) error {
-	t.s.record(query)
+	t.s.record(query, args)
 	return t.Tx.Exec(ctx, query, args, v)
 }
 
 func (t *countingTx) Query(ctx context.Context, query string, args, v any) error {
-	t.s.record(query)
+	t.s.record(query, args)
 	return t.Tx.Query(ctx, query, args, v)
 }
