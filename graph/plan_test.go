@@ -251,7 +251,7 @@ func TestPlanProblemsCatchesScans(t *testing.T) {
 			}
 		}
 		for _, q := range []string{
-			"SELECT id FROM members WHERE updated_at > ?",                            // no index on updated_at
+			"SELECT id FROM members WHERE updated_at > ?",                          // no index on updated_at
 			"SELECT id FROM members WHERE organization_id = ? ORDER BY updated_at", // sorted by hand
 		} {
 			arg := any(o.ID)
