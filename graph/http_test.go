@@ -1073,3 +1073,35 @@ func TestRefusedOperationsAreNot200(t *testing.T) {
 		}
 	}, testenv.WithConfig(func(c *config.Config) { c.AliasLimit = 2; c.DepthLimit = 2 }))
 }
+
+// TestStatementsMetric: /metrics counts the SQL statements the service sends, the
+// figure the load command divides by its requests.
+func TestStatementsMetric(t *testing.T) {
+	testenv.Each(t, func(t *testing.T, e *testenv.Env) {
+		u := e.SignUp("Ada")
+		read := func() float64 {
+			t.Helper()
+			res, err := http.Get(e.Server.URL + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			m := regexp.MustCompile(`(?m)^orgql_sql_statements_total (\S+)$`).FindSubmatch(b)
+			if m == nil {
+				t.Fatalf("no orgql_sql_statements_total in /metrics:\n%s", b)
+			}
+			var v float64
+			fmt.Sscan(string(m[1]), &v)
+			return v
+		}
+		before := read()
+		e.SQL.Reset()
+		for range 3 {
+			u.Do(`{ viewer { id } }`, nil).OK(t, nil)
+		}
+		if got, want := read()-before, float64(e.SQL.Count()); got != want || want == 0 {
+			t.Fatalf("orgql_sql_statements_total rose by %v over three viewer queries, want %v", got, want)
+		}
+	}, testenv.WithConfig(func(c *config.Config) { c.Metrics = true }))
+}

@@ -117,13 +117,16 @@ func (a *App) sweepSockets(ctx context.Context) error {
 	}
 }
 
-// metrics serves Prometheus metrics: the Go runtime and process, plus open sockets
-// and subscribers.
+// metrics serves Prometheus metrics: the Go runtime and process, the SQL
+// statements sent, open sockets and subscribers.
 func (a *App) metrics() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "orgql_sql_statements_total", Help: "SQL statements sent to the database.",
+		}, func() float64 { return float64(a.DB.Statements()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "orgql_websocket_connections", Help: "Open GraphQL websocket connections.",
 		}, func() float64 { return float64(a.Sockets.Connections()) }),

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -46,6 +47,8 @@ type DB struct {
 	SQL *sql.DB
 	// Dialect is dialect.SQLite or dialect.MySQL.
 	Dialect string
+	// statements counts what the service sends (see Statements).
+	statements *atomic.Uint64
 	// writeMu serializes write transactions on SQLite, which allows one writer at a
 	// time: waiting here is cheaper and fairer than SQLite's busy-retry loop.
 	writeMu *sync.Mutex
@@ -78,7 +81,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		db.SQL.Close()
 		return nil, fmt.Errorf("connecting to %s database: %w", db.Dialect, err)
 	}
-	var drv dialect.Driver = entsql.OpenDB(db.Dialect, db.SQL)
+	db.statements = new(atomic.Uint64)
+	drv := countStatements(entsql.OpenDB(db.Dialect, db.SQL), db.statements)
 	if opts.Driver != nil {
 		drv = opts.Driver(drv)
 	}

@@ -326,7 +326,8 @@ func seedDB(url string, n int) (*seeded, error) {
 			return nil, err
 		}
 	}
-	return out, nil
+	// The member counters, as the service keeps them.
+	return out, db.Recount(ctx, org.ID)
 }
 
 func session(ctx context.Context, c *ent.Client, userID string) (string, error) {
