@@ -41,7 +41,7 @@ func recoverFunc(_ context.Context, v any) error {
 }
 
 // resolverError marks an error returned by a resolver that is not in the catalog:
-// whatever it says (SQL, driver, bug) is internal. Marking happens in markResolverErrors,
+// whatever it says (SQL, driver, bug) is internal. Marking happens in aroundField,
 // which wraps every resolver call; errors the engine raises outside resolvers
 // (argument coercion, request decoding) are not marked and are the client's fault.
 type resolverError struct{ err error }
@@ -49,9 +49,13 @@ type resolverError struct{ err error }
 func (e *resolverError) Error() string { return e.err.Error() }
 func (e *resolverError) Unwrap() error { return e.err }
 
-// markResolverErrors is a field middleware; see resolverError.
-func markResolverErrors(ctx context.Context, next graphql.Resolver) (any, error) {
+// aroundField is orgql's one field middleware; gqlgen runs it for every field of
+// every response (each middleware costs allocations per field, so there is one).
+// After the resolver returns, it forgets cached state after mutations
+// (forgetAfterMutation) and marks resolver errors (resolverError).
+func aroundField(ctx context.Context, next graphql.Resolver) (any, error) {
 	res, err := next(ctx)
+	forgetAfterMutation(ctx)
 	if err != nil {
 		if _, ok := apperr.As(err); !ok {
 			err = &resolverError{err: err}

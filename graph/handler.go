@@ -62,8 +62,7 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	srv.Use(operationLimits{maxDepth: o.DepthLimit, maxAliases: o.AliasLimit, introspection: o.Introspection})
 	srv.AroundOperations(r.withOperationState)
 	srv.AroundResponses(freshPerEvent)
-	srv.AroundFields(forgetAfterMutation)
-	srv.AroundFields(markResolverErrors)
+	srv.AroundFields(aroundField)
 	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

@@ -92,15 +92,14 @@ func forget(ctx context.Context) {
 }
 
 // forgetAfterMutation drops the role cache and the loaders' caches when a
-// mutation's resolver returns, so its payload shows the new state.
-func forgetAfterMutation(ctx context.Context, next graphql.Resolver) (any, error) {
-	res, err := next(ctx)
+// mutation's resolver has returned (see aroundField), so its payload shows the
+// new state.
+func forgetAfterMutation(ctx context.Context) {
 	// A subscription's operation lives for hours: what its root resolver cached
 	// (the viewer's roles, for @hasRole) is dropped rather than kept idle.
 	if fc := graphql.GetFieldContext(ctx); fc != nil && (fc.Object == "Mutation" || fc.Object == "Subscription") {
 		forget(ctx)
 	}
-	return res, err
 }
 
 // viewerRole returns the viewer's role in orgID; ok is false for non-members and
