@@ -82,7 +82,11 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("connecting to %s database: %w", db.Dialect, err)
 	}
 	db.statements = new(atomic.Uint64)
-	drv := countStatements(entsql.OpenDB(db.Dialect, db.SQL), db.statements)
+	var base dialect.Driver = entsql.OpenDB(db.Dialect, db.SQL)
+	if db.Dialect == dialect.SQLite {
+		base = withPreparedReads(base.(*entsql.Driver), db.SQL, preparedStatements)
+	}
+	drv := countStatements(base, db.statements)
 	if opts.Driver != nil {
 		drv = opts.Driver(drv)
 	}
