@@ -1046,3 +1046,41 @@ func TestAuditLogStatementCount(t *testing.T) {
 		})
 	})
 }
+
+// Pinned statement counts of the write workloads (orgql-bench W4, W5), measured
+// on SQLite and MariaDB.
+const (
+	// session; the member's organization joined to the viewer's role (@hasRole);
+	// the member's organization (the service, to lock it); the lock; the actor's and
+	// the target's memberships (one statement); the member, the organization's
+	// counters and sequence, the event.
+	memRoleChangeStatements = 8
+	// session; the member's organization with the viewer's role (@hasRole); the
+	// member's organization; the lock; actor and target; the member's deletion, the
+	// counters, the user's organization count, the sessions' active organization,
+	// the event.
+	memRemoveStatements = 10
+)
+
+func TestMemberMutationStatementCount(t *testing.T) {
+	testenv.Each(t, func(t *testing.T, e *testenv.Env) {
+		owner := e.SignUp("Owner")
+		o := e.CreateOrg(owner, "Cost Co", "cost-co")
+		ids := memBulkAdd(t, e, o.ID, []memSpec{{Name: "Ann"}, {Name: "Ben"}, {Name: "Cid"}})
+		got, logs := map[string]int{}, map[string][]string{}
+		for i, r := range []string{"ADMIN", "MEMBER", "ADMIN"} {
+			k := fmt.Sprintf("to %s (run %d)", r, i)
+			got[k], logs[k] = memStatements(t, e, owner, `mutation($in: UpdateMemberRoleInput!) { updateMemberRole(input: $in) { member { id role } } }`,
+				map[string]any{"in": map[string]any{"memberId": ids[0], "role": r}}, nil)
+		}
+		memPin(t, "updateMemberRole", memRoleChangeStatements, got, logs)
+
+		got, logs = map[string]int{}, map[string][]string{}
+		for i, id := range ids[1:] {
+			k := fmt.Sprintf("(run %d)", i)
+			got[k], logs[k] = memStatements(t, e, owner, `mutation($in: RemoveMemberInput!) { removeMember(input: $in) { removedMemberId } }`,
+				map[string]any{"in": map[string]any{"memberId": id}}, nil)
+		}
+		memPin(t, "removeMember", memRemoveStatements, got, logs)
+	})
+}

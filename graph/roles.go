@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"sync"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -203,28 +204,58 @@ func (r *Resolver) organizationOf(ctx context.Context, obj any) (string, error) 
 	}
 	sctx := viewer.System(ctx)
 	if id, ok := stringField(in, "MemberID"); ok {
-		m, err := r.DB.Client.Member.Query().Where(member.ID(id)).Select(member.FieldOrganizationID).Only(sctx)
-		if ent.IsNotFound(err) {
-			return "", notFound
-		}
-		if err != nil {
-			return "", err
-		}
-		return m.OrganizationID, nil
+		var rows []orgAndRole
+		err := r.DB.Client.Member.Query().Where(member.ID(id)).
+			Modify(withRoleIn(member.FieldOrganizationID, viewer.UserID(ctx))).Scan(sctx, &rows)
+		return seedFrom(ctx, rows, err)
 	}
 	if id, ok := stringField(in, "InvitationID"); ok {
-		inv, err := r.DB.Client.Invitation.Query().Where(invitation.ID(id)).Select(invitation.FieldOrganizationID).Only(sctx)
-		if ent.IsNotFound(err) {
-			return "", notFound
-		}
-		if err != nil {
-			return "", err
-		}
-		return inv.OrganizationID, nil
+		var rows []orgAndRole
+		err := r.DB.Client.Invitation.Query().Where(invitation.ID(id)).
+			Modify(withRoleIn(invitation.FieldOrganizationID, viewer.UserID(ctx))).Scan(sctx, &rows)
+		return seedFrom(ctx, rows, err)
 	}
+
 	// A guarded field whose input names no organization is a schema bug; the
 	// directive-coverage test keeps it from shipping.
 	return "", apperr.NotFoundf("no organization in the input")
+}
+
+// orgAndRole is a guarded input's organization and the viewer's role in it (nil
+// for a non-member).
+type orgAndRole struct {
+	OrganizationID string  `sql:"organization_id"`
+	Role           *string `sql:"orgql_viewer_role"`
+}
+
+// withRoleIn selects a row's organization (its column orgCol) and the viewer's
+// role there, joined in the same statement: the directive then needs no query of
+// the viewer's memberships.
+func withRoleIn(orgCol, userID string) func(*sql.Selector) {
+	return func(s *sql.Selector) {
+		vm := sql.Table(member.Table).As("vm")
+		s.LeftJoin(vm).OnP(sql.And(
+			sql.ColumnsEQ(vm.C(member.FieldOrganizationID), s.C(orgCol)),
+			sql.EQ(vm.C(member.FieldUserID), userID),
+		))
+		s.Select(sql.As(s.C(orgCol), "organization_id"), sql.As(vm.C(member.FieldRole), "orgql_viewer_role"))
+	}
+}
+
+// seedFrom returns the organization of the one row read by withRoleIn, recording
+// the viewer's role in it for viewerRole.
+func seedFrom(ctx context.Context, rows []orgAndRole, err error) (string, error) {
+	if err != nil {
+		return "", err
+	}
+	if len(rows) != 1 {
+		return "", apperr.NotFoundf("no such organization or member")
+	}
+	if rows[0].Role != nil {
+		rl := role.Role(*rows[0].Role)
+		seedRole(ctx, rows[0].OrganizationID, &rl)
+	}
+	return rows[0].OrganizationID, nil
 }
 
 // stringField reads a string (or *string) field of an input struct.

@@ -11,6 +11,7 @@ import (
 	"github.com/orgql/orgql/ent/invitation"
 	"github.com/orgql/orgql/ent/member"
 	"github.com/orgql/orgql/ent/predicate"
+	"github.com/orgql/orgql/ent/session"
 	"github.com/orgql/orgql/ent/user"
 	"github.com/orgql/orgql/internal/apperr"
 	"github.com/orgql/orgql/internal/auth"
@@ -487,11 +488,12 @@ func (s *Service) Accept(ctx context.Context, ref Ref) (*ent.Member, *ent.Invita
 		}
 		c.memberAdded(m)
 		if v.User.EmailVerifiedAt == nil && ref.Token != "" {
-			if err := c.tx.User.UpdateOneID(v.User.ID).SetEmailVerifiedAt(s.now()).Exec(c.ctx); err != nil {
+			// Update, not UpdateOne: ent would read the row back.
+			if err := c.tx.User.Update().Where(user.ID(v.User.ID)).SetEmailVerifiedAt(s.now()).Exec(c.ctx); err != nil {
 				return err
 			}
 		}
-		if err := c.tx.Session.UpdateOneID(v.Session.ID).SetActiveOrganizationID(c.org.ID).Exec(c.ctx); err != nil {
+		if err := c.tx.Session.Update().Where(session.ID(v.Session.ID)).SetActiveOrganizationID(c.org.ID).Exec(c.ctx); err != nil {
 			return err
 		}
 		if err := c.record(events.Change{Type: events.InvitationAccepted, ActorID: v.User.ID, InvitationID: inv.ID,

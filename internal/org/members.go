@@ -23,11 +23,7 @@ func (s *Service) UpdateMemberRole(ctx context.Context, memberID string, newRole
 		return nil, err
 	}
 	var out *ent.Member
-	_, err = s.inOrg(ctx, orgID, func(c *change) error {
-		m, err := c.target(memberID)
-		if err != nil {
-			return err
-		}
+	_, err = s.inOrgOn(ctx, orgID, memberID, func(c *change, m *ent.Member) error {
 		t, err := c.targetOf(m)
 		if err != nil {
 			return err
@@ -61,11 +57,7 @@ func (s *Service) RemoveMember(ctx context.Context, memberID string) (*ent.Membe
 		return nil, nil, err
 	}
 	var removed *ent.Member
-	c, err := s.inOrg(ctx, orgID, func(c *change) error {
-		m, err := c.target(memberID)
-		if err != nil {
-			return err
-		}
+	c, err := s.inOrgOn(ctx, orgID, memberID, func(c *change, m *ent.Member) error {
 		t, err := c.targetOf(m)
 		if err != nil {
 			return err
@@ -115,11 +107,7 @@ func (s *Service) Leave(ctx context.Context, orgID string) (*ent.Member, error) 
 // TransferOwnership makes another member an OWNER and the viewer an ADMIN, in one
 // transaction.
 func (s *Service) TransferOwnership(ctx context.Context, orgID, memberID string) (newOwner, previousOwner *ent.Member, err error) {
-	_, err = s.inOrg(ctx, orgID, func(c *change) error {
-		m, err := c.target(memberID)
-		if err != nil {
-			return err
-		}
+	_, err = s.inOrgOn(ctx, orgID, memberID, func(c *change, m *ent.Member) error {
 		t, err := c.targetOf(m)
 		if err != nil {
 			return err

@@ -231,22 +231,41 @@ func (c *change) flush() error {
 // inOrg runs fn in a transaction that holds orgID's row lock, with the viewer's
 // membership of that organization. A viewer who is not a member gets NOT_FOUND.
 func (s *Service) inOrg(ctx context.Context, orgID string, fn func(c *change) error) (*change, error) {
+	return s.inOrgOn(ctx, orgID, "", func(c *change, _ *ent.Member) error { return fn(c) })
+}
+
+// inOrgOn is inOrg for a change to the member memberID (when not ""): the actor's
+// membership and the target's are read in one statement, and a member of another
+// organization is not found. The target is the actor's own row when they change
+// themselves, as a separate copy.
+func (s *Service) inOrgOn(ctx context.Context, orgID, memberID string, fn func(c *change, target *ent.Member) error) (*change, error) {
 	v, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return s.locked(ctx, orgID, func(c *change) error {
-		actor, err := c.tx.Member.Query().
-			Where(member.OrganizationID(orgID), member.UserID(v.User.ID)).
-			Only(c.ctx)
-		if ent.IsNotFound(err) {
-			return errNotFound
+		who := member.UserID(v.User.ID)
+		if memberID != "" {
+			who = member.Or(who, member.ID(memberID))
 		}
+		ms, err := c.tx.Member.Query().Where(member.OrganizationID(orgID), who).All(c.ctx)
 		if err != nil {
 			return err
 		}
-		c.actor = actor
-		return fn(c)
+		var target *ent.Member
+		for _, m := range ms {
+			if m.UserID == v.User.ID {
+				c.actor = m
+			}
+			if m.ID == memberID {
+				cp := *m
+				target = &cp
+			}
+		}
+		if c.actor == nil || (memberID != "" && target == nil) {
+			return errNotFound
+		}
+		return fn(c, target)
 	})
 }
 
@@ -307,17 +326,6 @@ func (c *change) record(ch events.Change) error {
 // owners is the organization's owner count, as of the locked transaction (the
 // counter on its row).
 func (c *change) owners() int { return c.org.OwnerCount }
-
-// target loads a member of the locked organization by ID.
-func (c *change) target(memberID string) (*ent.Member, error) {
-	m, err := c.tx.Member.Query().
-		Where(member.ID(memberID), member.OrganizationID(c.org.ID)).
-		Only(c.ctx)
-	if ent.IsNotFound(err) {
-		return nil, errNotFound
-	}
-	return m, err
-}
 
 // dropActiveOrganization makes the sessions of userID forget org as their active
 // organization: a departed member's next request finds nothing of it.

@@ -98,7 +98,8 @@ func (s *Service) Create(ctx context.Context, name, slug string) (*ent.Organizat
 			return err
 		}
 		evs = c.events
-		return tx.Session.UpdateOneID(v.Session.ID).SetActiveOrganizationID(o.ID).Exec(sctx)
+		// Update, not UpdateOne: ent would read the row back.
+		return tx.Session.Update().Where(session.ID(v.Session.ID)).SetActiveOrganizationID(o.ID).Exec(sctx)
 	})
 	if err != nil {
 		return nil, nil, wrap("creating organization", err)
@@ -347,7 +348,7 @@ func (s *Service) SetActive(ctx context.Context, orgID string) (*ent.Organizatio
 	if o == nil {
 		return nil, errNotFound
 	}
-	if err := s.db.Client.Session.UpdateOneID(v.Session.ID).SetActiveOrganizationID(o.ID).Exec(sctx); err != nil {
+	if err := s.db.Client.Session.Update().Where(session.ID(v.Session.ID)).SetActiveOrganizationID(o.ID).Exec(sctx); err != nil {
 		return nil, err
 	}
 	active := o.ID
